@@ -1,0 +1,845 @@
+"""The one configuration file of a run: pydantic models, loading and error messages.
+
+Everything a user can set lives here, validated before anything is submitted, so a
+typo or an impossible value costs seconds instead of a queue slot. The models are pure
+(no database access); checks that need the AiiDA profile (pseudopotential families,
+codes) are in :func:`check_against_profile`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = (
+    'ConfigError',
+    'DFTConfig',
+    'ExplorationConfig',
+    'GeneratorConfig',
+    'LoopConfig',
+    'MLIPConfig',
+    'SurrogateConfig',
+    'TargetSystem',
+    'TrainingConfig',
+    'ValidationConfig',
+    'check_against_profile',
+    'load_config',
+    'parse_config',
+)
+
+#: Elements whose DFT is spin polarised by default, with the starting magnetisation
+#: (fraction of the valence charge, QE's ``starting_magnetization``) used when unset.
+MAGNETIC_ELEMENTS: dict[str, float] = {
+    'Fe': 0.4,
+    'Co': 0.35,
+    'Ni': 0.25,
+    'Mn': 0.5,
+    'Cr': 0.5,
+    'Gd': 0.5,
+}
+
+_SAFE_LABEL = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.@+\-/]*$')
+_SHELL_META = set(';&|`$<>()\\"\'*?[]{}!#~\n\r\t ')
+
+
+def _chemical_symbols() -> frozenset[str]:
+    from ase.data import chemical_symbols
+
+    return frozenset(chemical_symbols[1:])
+
+
+def _check_safe_label(value: str, what: str) -> str:
+    """Reject labels that would be unsafe in a command line or a file path."""
+    bad = sorted({c for c in value if c in _SHELL_META})
+    if bad:
+        raise ValueError(
+            f'{what} {value!r} contains {"".join(bad)!r}; use letters, digits and _ . @ + - / only'
+        )
+    if not _SAFE_LABEL.match(value):
+        raise ValueError(f'{what} {value!r} must start with a letter or digit')
+    return value
+
+
+def check_relative_path(value: str, what: str = 'path') -> str:
+    """Return ``value`` if it is a relative path that stays inside the working folder."""
+    bad = sorted({c for c in value if c in _SHELL_META - {'~'}})
+    if bad:
+        raise ValueError(f'{what} {value!r} contains {"".join(bad)!r}; rename the file')
+    pure = PurePosixPath(value)
+    if pure.is_absolute() or value.startswith('~'):
+        # Absolute paths are allowed for user structure files on the local disk; they
+        # never end up inside a calculation folder, only their content does.
+        return value
+    if '..' in pure.parts:
+        raise ValueError(f'{what} {value!r} escapes the working folder with ".."; give a path inside it')
+    return value
+
+
+class _Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra='forbid', validate_assignment=True, frozen=False)
+
+
+Prototype = Literal[
+    'fcc', 'bcc', 'hcp', 'diamond', 'sc', 'rocksalt', 'zincblende', 'cesiumchloride', 'fluorite', 'wurtzite'
+]
+
+#: Number of species sites per primitive cell of each prototype, used to check that
+#: the composition fits the prototype (e.g. rocksalt needs two elements).
+PROTOTYPE_SUBLATTICES: dict[str, int] = {
+    'fcc': 1,
+    'bcc': 1,
+    'hcp': 1,
+    'diamond': 1,
+    'sc': 1,
+    'rocksalt': 2,
+    'zincblende': 2,
+    'cesiumchloride': 2,
+    'fluorite': 2,
+    'wurtzite': 2,
+}
+
+
+class TargetSystem(_Section):
+    """What material the potential is for."""
+
+    elements: list[str] = Field(
+        min_length=1, description='Chemical symbols of every element the potential must know, e.g. [Si, Ge].'
+    )
+    composition: dict[str, float] | None = Field(
+        default=None,
+        description='Atomic fractions per element, summing to 1 (e.g. {Si: 0.5, Ge: 0.5}). '
+        'Default: pure element if one element, equimolar otherwise.',
+    )
+    prototype: Prototype | None = Field(
+        default=None,
+        description='Crystal structure built with ASE. Give either this or structure_file.',
+    )
+    lattice_constant: float | None = Field(
+        default=None,
+        gt=0,
+        le=30,
+        description='Lattice constant a in Å of the conventional cell. Default: ASE reference data '
+        '(Vegard average for alloys).',
+    )
+    c_over_a: float | None = Field(default=None, gt=0, le=10, description='c/a ratio for hcp/wurtzite (default ideal).')
+    structure_file: str | None = Field(
+        default=None,
+        description='Path to a structure file ASE can read (cif, POSCAR, extxyz...), relative to the '
+        'config file. Replaces prototype.',
+    )
+    supercell_atoms: list[Annotated[int, Field(ge=1, le=2000)]] = Field(
+        default_factory=lambda: [8],
+        min_length=1,
+        description='Target numbers of atoms for the supercells built from the base structure (the '
+        'closest supercell that reaches at least this many atoms is used).',
+    )
+
+    @field_validator('elements')
+    @classmethod
+    def _known_elements(cls, value: list[str]) -> list[str]:
+        symbols = _chemical_symbols()
+        for element in value:
+            if element not in symbols:
+                close = difflib.get_close_matches(element, symbols, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ''
+                raise ValueError(f'unknown element {element!r}{hint}')
+        if len(set(value)) != len(value):
+            raise ValueError(f'elements {value} contain duplicates; list each element once')
+        return value
+
+    @field_validator('structure_file')
+    @classmethod
+    def _safe_structure_file(cls, value: str | None) -> str | None:
+        return None if value is None else check_relative_path(value, 'structure_file')
+
+    @model_validator(mode='after')
+    def _consistent(self) -> TargetSystem:
+        if self.composition is None:
+            self.__dict__['composition'] = {e: 1.0 / len(self.elements) for e in self.elements}
+        comp = self.composition
+        assert comp is not None
+        if set(comp) != set(self.elements):
+            missing = sorted(set(self.elements) - set(comp))
+            extra = sorted(set(comp) - set(self.elements))
+            parts = []
+            if missing:
+                parts.append(f'missing {missing}')
+            if extra:
+                parts.append(f'has {extra} not in elements')
+            raise ValueError(f'composition {comp} must give a fraction for each element: {", ".join(parts)}')
+        for element, fraction in comp.items():
+            if not 0 < fraction <= 1:
+                raise ValueError(f'composition[{element}] = {fraction}: fractions must be in (0, 1]')
+        total = sum(comp.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f'composition fractions sum to {total:g}; they must sum to 1')
+        if self.prototype is None and self.structure_file is None:
+            raise ValueError('give either prototype (e.g. diamond) or structure_file')
+        if self.prototype is not None and self.structure_file is not None:
+            raise ValueError('give prototype or structure_file, not both')
+        if self.prototype is not None and PROTOTYPE_SUBLATTICES[self.prototype] > len(self.elements):
+            raise ValueError(f'prototype {self.prototype} needs {PROTOTYPE_SUBLATTICES[self.prototype]} elements')
+        return self
+
+    @property
+    def is_alloy(self) -> bool:
+        """Whether several elements share one sublattice (needs SQS)."""
+        if self.prototype is None:
+            return False
+        return len(self.elements) > PROTOTYPE_SUBLATTICES[self.prototype]
+
+
+class StrainOperation(_Section):
+    """Homogeneous strain: volumetric scaling and random shear."""
+
+    kind: Literal['strain'] = 'strain'
+    volumetric: tuple[float, float] = Field(
+        default=(-0.05, 0.05), description='Range of linear strain (fraction, e.g. -0.05 = 5 % compression).'
+    )
+    shear: float = Field(default=0.03, ge=0, le=0.3, description='Maximum absolute shear strain component.')
+    copies: int = Field(default=2, ge=1, le=1000, description='Strained copies made of each input structure.')
+    keep_input: bool = Field(default=True, description='Keep the unstrained inputs in the pool too.')
+
+    @field_validator('volumetric')
+    @classmethod
+    def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = value
+        if lo > hi:
+            raise ValueError(f'volumetric range {list(value)} is reversed; give [low, high]')
+        if lo <= -0.5 or hi >= 1.0:
+            raise ValueError(f'volumetric range {list(value)} is unphysical; keep it within (-0.5, 1.0)')
+        return value
+
+
+class RattleOperation(_Section):
+    """Gaussian displacement of every atom."""
+
+    kind: Literal['rattle'] = 'rattle'
+    stdev: float = Field(default=0.05, gt=0, le=0.5, description='Standard deviation of displacements in Å.')
+    copies: int = Field(default=2, ge=1, le=1000)
+    keep_input: bool = True
+
+
+class VacancyOperation(_Section):
+    """Remove atoms at random."""
+
+    kind: Literal['vacancy'] = 'vacancy'
+    count: int = Field(default=1, ge=1, le=100, description='Vacancies per structure.')
+    copies: int = Field(default=1, ge=1, le=1000)
+    keep_input: bool = True
+
+
+class AntisiteOperation(_Section):
+    """Swap two atoms of different species (alloys only)."""
+
+    kind: Literal['antisite'] = 'antisite'
+    count: int = Field(default=1, ge=1, le=100, description='Swapped pairs per structure.')
+    copies: int = Field(default=1, ge=1, le=1000)
+    keep_input: bool = True
+
+
+class InterstitialOperation(_Section):
+    """Insert atoms at interstitial sites."""
+
+    kind: Literal['interstitial'] = 'interstitial'
+    count: int = Field(default=1, ge=1, le=20, description='Interstitials per structure.')
+    element: str | None = Field(default=None, description='Species to insert (default: first element).')
+    sites: Literal['voronoi', 'tetrahedral', 'octahedral'] = Field(
+        default='voronoi', description='How candidate sites are found.'
+    )
+    min_distance: float = Field(default=1.6, gt=0.5, le=4.0, description='Minimum distance in Å to existing atoms.')
+    copies: int = Field(default=1, ge=1, le=1000)
+    keep_input: bool = True
+
+
+Operation = Annotated[
+    StrainOperation | RattleOperation | VacancyOperation | AntisiteOperation | InterstitialOperation,
+    Field(discriminator='kind'),
+]
+
+
+class SQSConfig(_Section):
+    """Special quasirandom structures for alloys (icet)."""
+
+    n_structures: int = Field(default=1, ge=1, le=50, description='Independent SQS per supercell size.')
+    cutoffs: list[Annotated[float, Field(gt=0, le=15)]] = Field(
+        default_factory=lambda: [6.0, 4.5], description='Cluster-space cutoffs in Å (pairs, triplets, ...).'
+    )
+    n_steps: int = Field(default=10000, ge=100, le=10_000_000, description='Monte Carlo steps.')
+
+
+class GeneratorConfig(_Section):
+    """How the initial candidate pool is built."""
+
+    sqs: SQSConfig = Field(default_factory=SQSConfig)
+    operations: list[Operation] = Field(
+        default_factory=lambda: [StrainOperation(), RattleOperation()],
+        description='Operations applied in this order; each maps the pool to a larger pool.',
+    )
+    max_candidates: int = Field(default=200, ge=1, le=1_000_000, description='Cap on the pool size.')
+
+
+class DescriptorConfig(_Section):
+    """SOAP descriptor parameters (dscribe)."""
+
+    r_cut: float = Field(default=5.0, gt=1, le=12, description='SOAP cutoff in Å.')
+    n_max: int = Field(default=6, ge=1, le=20)
+    l_max: int = Field(default=4, ge=0, le=12)
+    sigma: float = Field(default=0.5, gt=0, le=3, description='Gaussian width in Å.')
+
+
+class SurrogateConfig(_Section):
+    """Screening with a universal potential and diverse selection."""
+
+    model: str = Field(
+        default='mace_mp:small',
+        description="Screening model: 'mace_mp:small|medium|large' (downloaded when online), "
+        "'chgnet' (weights ship with the wheel, works offline), 'none', or a path to a MACE model file.",
+    )
+    max_force: float = Field(default=15.0, gt=0, description='Reject candidates whose max |F| exceeds this (eV/Å).')
+    energy_window: float = Field(
+        default=2.0, gt=0, description='Reject candidates more than this above the lowest energy/atom (eV/atom).'
+    )
+    batch_size: int = Field(default=16, ge=1, le=4096, description='Structures per model evaluation batch.')
+    device: Literal['cpu', 'cuda'] = 'cpu'
+    n_select: int = Field(default=8, ge=1, le=100_000, description='Candidates labelled per generation.')
+    descriptor: DescriptorConfig = Field(default_factory=DescriptorConfig)
+
+    @field_validator('model')
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value in {'chgnet', 'none'} or value.startswith('mace_mp:'):
+            if value.startswith('mace_mp:') and value.split(':', 1)[1] not in {'small', 'medium', 'large'}:
+                raise ValueError(f"model {value!r}: MACE-MP size must be 'small', 'medium' or 'large'")
+            return value
+        return check_relative_path(value, 'model')
+
+
+class DFTConfig(_Section):
+    """Quantum ESPRESSO labelling through ``PwBaseWorkChain``."""
+
+    code: str = Field(default='pw@localhost', description='Label of the AiiDA code for pw.x.')
+    protocol: Literal['fast', 'balanced', 'stringent'] = Field(
+        default='fast', description='aiida-quantumespresso protocol the inputs start from.'
+    )
+    pseudo_family: str = Field(
+        default='MLIPAutoPipe/Debian/LDA',
+        description="Pseudopotential family label; 'SSSP/1.3/PBE/efficiency' after "
+        '`aiida-mlip-autopipe setup --sssp` when online.',
+    )
+    ecutwfc: float | None = Field(default=None, gt=0, le=500, description='Wavefunction cutoff in Ry (default: family).')
+    ecutrho: float | None = Field(default=None, gt=0, le=4000, description='Density cutoff in Ry (default: family).')
+    kpoints_distance: float = Field(
+        default=0.3, gt=0.01, le=2.0, description='k-point spacing in Å⁻¹ (aiida-quantumespresso convention).'
+    )
+    smearing: Literal['cold', 'gaussian', 'mv', 'mp', 'fd'] = 'cold'
+    degauss: float = Field(default=0.02, gt=0, le=0.2, description='Smearing width in Ry.')
+    spin_polarised: bool | None = Field(
+        default=None, description='Spin-polarised DFT. Default: on when a magnetic element (Fe, Co, Ni, Mn, Cr) is present.'
+    )
+    starting_magnetization: dict[str, float] | None = Field(
+        default=None, description='Per element, in [-1, 1]. Default: chosen per magnetic element.'
+    )
+    electron_maxstep: int = Field(default=100, ge=1, le=1000, description='Maximum SCF iterations.')
+    conv_thr_per_atom: float = Field(default=1e-8, gt=0, le=1e-3, description='SCF threshold per atom in Ry.')
+    parameters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='Extra pw.x namelist values, e.g. {SYSTEM: {nbnd: 20}}.'
+    )
+    num_mpiprocs: int = Field(default=1, ge=1, le=100_000, description='MPI processes per pw.x run.')
+    max_concurrent: int = Field(
+        default=2, ge=1, le=10_000, description='Most pw.x jobs in flight at once (keep ≤ cores on one machine).'
+    )
+    max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
+
+    @field_validator('code')
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return _check_safe_label(value, 'code label')
+
+    @field_validator('pseudo_family')
+    @classmethod
+    def _family(cls, value: str) -> str:
+        return _check_safe_label(value, 'pseudo family label')
+
+    @field_validator('parameters')
+    @classmethod
+    def _namelists(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        allowed = {'CONTROL', 'SYSTEM', 'ELECTRONS', 'IONS', 'CELL'}
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(key.upper(), allowed, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ''
+                raise ValueError(f'unknown namelist {key!r}{hint} (allowed: {", ".join(sorted(allowed))})')
+        return value
+
+    @field_validator('starting_magnetization')
+    @classmethod
+    def _magnetization(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for element, mag in (value or {}).items():
+            if not -1 <= mag <= 1:
+                raise ValueError(f'starting_magnetization[{element}] = {mag} must be in [-1, 1]')
+        return value
+
+    @model_validator(mode='after')
+    def _cutoffs(self) -> DFTConfig:
+        if self.ecutwfc is not None and self.ecutrho is not None and self.ecutrho < 4 * self.ecutwfc:
+            raise ValueError(f'ecutrho ({self.ecutrho} Ry) must be at least 4 × ecutwfc ({self.ecutwfc} Ry)')
+        return self
+
+    def magnetization_for(self, elements: Iterable[str]) -> dict[str, float]:
+        """Starting magnetisation per element, or ``{}`` when the run is not spin polarised."""
+        elements = list(elements)
+        spin = self.spin_polarised
+        if spin is None:
+            spin = any(e in MAGNETIC_ELEMENTS for e in elements)
+        if not spin:
+            return {}
+        chosen = {e: MAGNETIC_ELEMENTS.get(e, 0.1) for e in elements}
+        chosen.update(self.starting_magnetization or {})
+        return chosen
+
+
+class RepulsionConfig(_Section):
+    """Inner cutoff and core repulsion of the ACE potential (pacemaker ``ZBL``-like core)."""
+
+    inner_cutoff: float = Field(
+        default=1.2,
+        gt=0.1,
+        le=4,
+        description='Distance in Å below which the core repulsion takes over; keep it below the '
+        'shortest distance MD can reach, not at the shortest distance in the training data.',
+    )
+    delta: float = Field(default=0.2, gt=0, le=2, description='Width in Å of the switching region.')
+    core_repulsion: tuple[float, float] = Field(
+        default=(500.0, 4.0),
+        description="Prefactor (eV) and decay (1/Å) of pacemaker's exponential core repulsion.",
+    )
+
+
+class TrainingConfig(_Section):
+    """Pacemaker fit settings."""
+
+    code: str = Field(default='pacemaker@localhost', description='Label of the AiiDA code for pacemaker.')
+    cutoff: float = Field(default=5.0, gt=1, le=12, description='Radial cutoff in Å.')
+    functions_per_element: int = Field(default=32, ge=1, le=5000, description='ACE basis functions per element.')
+    embedding: Literal['FinnisSinclairShiftedScaled', 'FinnisSinclair', 'linear'] = 'FinnisSinclairShiftedScaled'
+    ndensity: int = Field(default=2, ge=1, le=8, description='Number of densities in the embedding.')
+    energy_weight: float = Field(default=1.0, gt=0, description='Relative weight of energies in the loss.')
+    force_weight: float = Field(default=1.0, gt=0, description='Relative weight of forces in the loss.')
+    buffer_force_weight: float = Field(
+        default=0.1, ge=0, le=1, description='Force weight of buffer atoms in cut-out environments (core atoms: 1).'
+    )
+    optimizer: Literal['BFGS', 'L-BFGS-B'] = 'BFGS'
+    maxiter: int = Field(default=100, ge=1, le=100_000, description='Optimizer iterations per fit.')
+    reference_energy: Literal['auto', 'zero'] | dict[str, float] = Field(
+        default='auto', description="Per-element reference energies (eV): 'auto' fits them, or give a dict."
+    )
+    test_fraction: float = Field(default=0.1, ge=0, lt=0.9, description='Fraction of labels held out as test set.')
+    warm_start: bool = Field(default=True, description='Start each fit from the previous generation potential.')
+    repulsion: RepulsionConfig = Field(default_factory=RepulsionConfig)
+    seed: int = Field(default=42, ge=0)
+    max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
+
+    @field_validator('code')
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return _check_safe_label(value, 'code label')
+
+    @model_validator(mode='after')
+    def _repulsion_inside(self) -> TrainingConfig:
+        if self.repulsion.inner_cutoff >= self.cutoff:
+            raise ValueError(
+                f'repulsion.inner_cutoff ({self.repulsion.inner_cutoff} Å) must be below cutoff ({self.cutoff} Å)'
+            )
+        return self
+
+
+class ExtractionConfig(_Section):
+    """How uncertain local environments are cut out of MD frames."""
+
+    buffer: float = Field(default=2.0, ge=0, le=10, description='Buffer shell in Å beyond the ACE cutoff core.')
+    max_atoms: int = Field(default=16, ge=1, le=5000, description='Largest box DFT will label; smaller frames go whole.')
+    max_environments: int = Field(default=8, ge=1, le=100_000, description='Cap per generation.')
+    merge_distance: float = Field(default=3.0, ge=0, le=20, description='Merge high-gamma atoms closer than this (Å).')
+
+
+class ExplorationConfig(_Section):
+    """LAMMPS MD on the fitted potential with extrapolation-grade monitoring."""
+
+    code: str = Field(default='lammps@localhost', description='Label of the AiiDA code for LAMMPS.')
+    ensemble: Literal['nvt', 'npt'] = 'nvt'
+    temperatures: list[Annotated[float, Field(gt=0, le=10000)]] = Field(
+        default_factory=lambda: [300.0, 900.0], min_length=1, description='MD temperatures in K.'
+    )
+    pressures: list[Annotated[float, Field(ge=-1e6, le=1e7)]] = Field(
+        default_factory=lambda: [0.0], min_length=1, description='NPT pressures in bar.'
+    )
+    timestep: float = Field(default=0.001, gt=0, le=0.01, description='Time step in ps (LAMMPS metal units).')
+    n_steps: int = Field(default=2000, ge=1, le=100_000_000)
+    thermo_interval: int = Field(default=10, ge=1)
+    dump_interval: int = Field(default=10, ge=1)
+    gamma_lower: float = Field(default=2.0, gt=0, description='Frames with max gamma above this are dumped.')
+    gamma_upper: float = Field(default=10.0, gt=0, description='The run halts when max gamma exceeds this.')
+    supercell_atoms: int = Field(default=16, ge=1, le=1_000_000, description='Atoms in the MD cell (closest supercell).')
+    structures_per_generation: int = Field(default=1, ge=1, le=1000, description='Starting structures per condition.')
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
+
+    @field_validator('code')
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return _check_safe_label(value, 'code label')
+
+    @model_validator(mode='after')
+    def _thresholds(self) -> ExplorationConfig:
+        if self.gamma_lower >= self.gamma_upper:
+            raise ValueError(f'gamma_lower ({self.gamma_lower}) must be below gamma_upper ({self.gamma_upper})')
+        if self.dump_interval > self.n_steps:
+            raise ValueError(f'dump_interval ({self.dump_interval}) exceeds n_steps ({self.n_steps})')
+        return self
+
+
+class FailureBudget(_Section):
+    """How many failures a run tolerates before it stops with a 4xx exit code."""
+
+    label_fraction: float = Field(default=0.25, ge=0, le=1, description='Failed DFT labels / labels tried per generation.')
+    md_fraction: float = Field(default=0.5, ge=0, le=1, description='Failed MD runs / MD runs per generation.')
+    fits: int = Field(default=1, ge=0, le=100, description='Failed fits tolerated in a whole run.')
+
+
+class LoopConfig(_Section):
+    """When the active-learning loop stops."""
+
+    max_generations: int = Field(default=4, ge=1, le=1000)
+    dft_budget: int = Field(default=200, ge=1, le=10_000_000, description='Most DFT labels in the whole run.')
+    stable_fraction: float = Field(
+        default=0.02, ge=0, le=1, description='Stable when fewer MD frames than this exceed gamma_lower and none halted.'
+    )
+    rmse_plateau: float = Field(
+        default=0.02, ge=0, le=1, description='Stop when the test force RMSE improves by less than this fraction.'
+    )
+    failure_budget: FailureBudget = Field(default_factory=FailureBudget)
+    calibrate_gamma: bool = Field(default=False, description='Adjust gamma_lower from measured force errors.')
+    gamma_bounds: tuple[float, float] = Field(default=(1.5, 5.0), description='Bounds for the calibrated gamma_lower.')
+
+    @field_validator('gamma_bounds')
+    @classmethod
+    def _bounds(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < value[1]:
+            raise ValueError(f'gamma_bounds {list(value)} must be 0 < low < high')
+        return value
+
+
+class ValidationConfig(_Section):
+    """Checks of the final potential against DFT."""
+
+    enabled: bool = True
+    ev_points: int = Field(default=7, ge=3, le=51, description='Points on the energy–volume curve.')
+    ev_strain: float = Field(default=0.04, gt=0, le=0.2, description='Linear strain range ± of the E–V curve.')
+    phonons: bool = True
+    phonon_supercell: int = Field(default=2, ge=1, le=6, description='Phonopy supercell multiple.')
+    md_steps: int = Field(default=1000, ge=10, le=10_000_000, description='Stability MD at the highest temperature.')
+
+
+class MLIPConfig(_Section):
+    """A whole active-learning run."""
+
+    name: str = Field(default='mlip-run', description='Label of the run (group and node labels).')
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description='Seed of every random choice.')
+    target: TargetSystem
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    surrogate: SurrogateConfig = Field(default_factory=SurrogateConfig)
+    dft: DFTConfig = Field(default_factory=DFTConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    @field_validator('name')
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_safe_label(value, 'name')
+
+    @model_validator(mode='after')
+    def _cross_section(self) -> MLIPConfig:
+        for op in self.generator.operations:
+            if isinstance(op, InterstitialOperation) and op.element is not None and op.element not in self.target.elements:
+                raise ValueError(
+                    f'generator.operations: interstitial element {op.element!r} is not in target.elements '
+                    f'{self.target.elements}'
+                )
+            if isinstance(op, AntisiteOperation) and len(self.target.elements) < 2:
+                raise ValueError('generator.operations: antisite needs at least two elements in target.elements')
+        if self.exploration.extraction.buffer + self.training.cutoff <= 0:  # pragma: no cover - guarded by Field
+            raise ValueError('exploration.extraction.buffer must be positive')
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict, as stored in the ``config`` ``Dict`` input."""
+        return self.model_dump(mode='json')
+
+
+# ---------------------------------------------------------------------------------------
+# Errors and loading
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; ``problems`` lists ``(field, value, message)``."""
+
+    def __init__(self, problems: list[tuple[str, Any, str]], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """One line per problem: the dotted field, what was received, what is allowed."""
+        head = f'{self.source}: ' if self.source else ''
+        lines = [f'{head}{len(self.problems)} problem(s) in the configuration:']
+        for loc, value, message in self.problems:
+            shown = '' if value is _MISSING else f' (got {_short(value)})'
+            lines.append(f'  - {loc or "<top>"}{shown}: {message}')
+        return '\n'.join(lines)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return '<missing>'
+
+
+_MISSING = _Missing()
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + '...'
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at ``loc`` (for key suggestions)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            # A discriminated-union tag ('strain', ...) appears in the location.
+            for member in _union_members(current):
+                if getattr(member.model_fields.get('kind'), 'default', None) == part:
+                    current = member
+                    break
+            else:
+                return None
+            continue
+        current = _inner_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _union_members(model: Any) -> list[type[BaseModel]]:
+    return [StrainOperation, RattleOperation, VacancyOperation, AntisiteOperation, InterstitialOperation]
+
+
+def _inner_model(annotation: Any) -> Any:
+    """Dig the BaseModel out of ``X | None``, ``list[X]`` and ``Annotated`` wrappers."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return annotation
+    for arg in typing.get_args(annotation):
+        inner = _inner_model(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    current = data
+    for part in loc:
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            return _MISSING
+    return current
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-tag entries so the path reads like the YAML."""
+    tags = {'strain', 'rattle', 'vacancy', 'antisite', 'interstitial'}
+    cleaned = []
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part in tags and i > 0 and isinstance(loc[i - 1], int):
+            continue
+        if isinstance(part, str) and part.startswith('function-'):
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    out = ''
+    for part in loc:
+        out += f'[{part}]' if isinstance(part, int) else (f'.{part}' if out else str(part))
+    return out
+
+
+def _problems_from(error: ValidationError, data: Any) -> list[tuple[str, Any, str]]:
+    problems: list[tuple[str, Any, str]] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item['loc'])
+        kind = item['type']
+        message = item['msg']
+        if message.startswith('Value error, '):
+            message = message[len('Value error, ') :]
+        if message.startswith('Assertion failed, '):
+            message = message[len('Assertion failed, ') :]
+        clean = _clean_loc(loc)
+        if kind == 'extra_forbidden':
+            owner = _model_at(MLIPConfig, loc[:-1])
+            key = str(loc[-1])
+            allowed = sorted(owner.model_fields) if owner else []
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ''
+            message = f'unknown key {key!r}{hint} (allowed here: {", ".join(allowed)})'
+            problems.append((_dotted(clean), _MISSING, message))
+            continue
+        if kind == 'missing':
+            problems.append((_dotted(clean), _MISSING, 'required field is missing'))
+            continue
+        if kind == 'union_tag_invalid':
+            message = f"unknown operation kind; allowed: {', '.join(sorted(['strain', 'rattle', 'vacancy', 'antisite', 'interstitial']))}"
+        problems.append((_dotted(clean), _value_at(data, clean), message))
+    return problems
+
+
+def parse_config(data: Any, source: str | None = None) -> MLIPConfig:
+    """Validate a mapping (from YAML or a stored ``Dict``) into an :class:`MLIPConfig`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError([('', data, 'the configuration must be a mapping of sections (target:, dft:, ...)')], source)
+    try:
+        return MLIPConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc, data), source) from None
+
+
+def load_config(path: str | Path) -> MLIPConfig:
+    """Read and validate a YAML config file; relative structure files resolve against it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([('', str(path), 'config file not found; give the path to a YAML file')], str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+        raise ConfigError([('', _MISSING, f'not valid YAML{where}: {getattr(exc, "problem", exc)}')], str(path)) from None
+    if data is None:
+        raise ConfigError([('', _MISSING, 'the file is empty; start from examples/si/config.yaml')], str(path))
+    config = parse_config(data, str(path))
+    target = config.target
+    if target.structure_file is not None:
+        resolved = Path(target.structure_file).expanduser()
+        if not resolved.is_absolute():
+            resolved = (path.parent / resolved).resolve()
+        problems = check_structure_file(resolved, target.elements)
+        if problems:
+            raise ConfigError([('target.structure_file', target.structure_file, p) for p in problems], str(path))
+        target.structure_file = str(resolved)
+    return config
+
+
+def check_structure_file(path: Path, elements: list[str], min_distance: float = 0.5) -> list[str]:
+    """Problems with a user structure file: unreadable, empty, wrong elements, overlapping atoms."""
+    if not path.is_file():
+        return [f'file {str(path)!r} not found']
+    if path.stat().st_size == 0:
+        return [f'file {str(path)!r} is empty']
+    try:
+        from ase.io import read
+
+        atoms = read(str(path))
+    except Exception as exc:
+        return [f'ASE cannot read {str(path)!r}: {type(exc).__name__}: {exc}'.strip()]
+    if isinstance(atoms, list):
+        atoms = atoms[0] if atoms else None
+    if atoms is None or len(atoms) == 0:
+        return [f'file {str(path)!r} holds no atoms']
+    problems = []
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(elements))
+    if unknown:
+        problems.append(f'contains {unknown}, which are not in target.elements {elements}')
+    if not all(atoms.pbc) or atoms.cell.rank < 3:
+        problems.append('the structure must be a 3D periodic crystal with a full cell')
+    elif len(atoms) > 1:
+        from ase.neighborlist import neighbor_list
+
+        i, j, d = neighbor_list('ijd', atoms, min_distance)
+        if len(d):
+            problems.append(
+                f'atoms {int(i[0])} and {int(j[0])} are {float(d.min()):.3f} Å apart (< {min_distance} Å): overlapping atoms'
+            )
+    return problems
+
+
+def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[tuple[str, Any, str]]:
+    """Checks that need the loaded AiiDA profile: pseudopotential family and codes.
+
+    Returns the problems instead of raising, so the CLI can merge them with others.
+    """
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    problems: list[tuple[str, Any, str]] = []
+    try:
+        family = orm.Group.collection.get(label=config.dft.pseudo_family)
+    except NotExistent:
+        problems.append(
+            (
+                'dft.pseudo_family',
+                config.dft.pseudo_family,
+                'no such pseudopotential family in this profile; run `aiida-mlip-autopipe setup` '
+                '(or `setup --sssp` when online) or list them with `aiida-pseudo list`',
+            )
+        )
+    else:
+        elements = getattr(family, 'elements', None)
+        if elements is not None:
+            missing = sorted(set(config.target.elements) - set(elements))
+            if missing:
+                problems.append(
+                    (
+                        'dft.pseudo_family',
+                        config.dft.pseudo_family,
+                        f'family has no pseudopotential for {missing}; it covers {sorted(elements)}. '
+                        'Choose another family (e.g. MLIPAutoPipe/Debian/PBE) or install one that has them',
+                    )
+                )
+    if check_codes:
+        for section in ('dft', 'training', 'exploration'):
+            label = getattr(config, section).code
+            try:
+                orm.load_code(label)
+            except (NotExistent, MultipleObjectsError, ValueError) as exc:
+                problems.append(
+                    (f'{section}.code', label, f'{exc}; run `aiida-mlip-autopipe setup` or `verdi code list`')
+                )
+    return problems

@@ -1,0 +1,107 @@
+"""An ACE potential as fitted by pacemaker: the B-basis YAML, the YACE file and the active set.
+
+The three files belong together: LAMMPS reads the ``.yace`` and ``.asi``, pyace reads
+the ``.yaml`` (only the YAML gives per-atom extrapolation grades in Python), and the
+next fit warm-starts from the YAML. One node keeps them from drifting apart.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiida import orm
+
+__all__ = ('AcePotentialData',)
+
+
+class AcePotentialData(orm.FolderData):
+    """Folder with ``potential.yaml``, ``potential.yace`` and optionally ``potential.asi``."""
+
+    FILENAME_YAML = 'potential.yaml'
+    FILENAME_YACE = 'potential.yace'
+    FILENAME_ASI = 'potential.asi'
+
+    @classmethod
+    def from_files(
+        cls,
+        yaml: str | Path,
+        yace: str | Path | None = None,
+        asi: str | Path | None = None,
+        **kwargs: Any,
+    ) -> AcePotentialData:
+        """Build an unstored node from files on disk; elements and cutoff are read from the YAML."""
+        node = cls(**kwargs)
+        node.base.repository.put_object_from_file(str(yaml), cls.FILENAME_YAML)
+        if yace is not None:
+            node.base.repository.put_object_from_file(str(yace), cls.FILENAME_YACE)
+        if asi is not None:
+            node.base.repository.put_object_from_file(str(asi), cls.FILENAME_ASI)
+        node._set_summary(Path(yaml).read_text())
+        return node
+
+    def _set_summary(self, text: str) -> None:
+        import yaml as pyyaml
+
+        try:
+            content = pyyaml.safe_load(io.StringIO(text))
+        except pyyaml.YAMLError as exc:
+            raise ValueError(f'potential YAML cannot be read: {exc}') from None
+        if not isinstance(content, dict) or 'elements' not in content:
+            raise ValueError('potential YAML has no "elements": is it a pacemaker output_potential.yaml?')
+        self.base.attributes.set('elements', list(content['elements']))
+        cutoffs = []
+        functions = 0
+        for block in (content.get('bonds') or {}).values():
+            if isinstance(block, dict) and 'rcut' in block:
+                cutoffs.append(float(block['rcut']))
+        for block in (content.get('functions') or {}).values():
+            if isinstance(block, list):
+                functions += len(block)
+        self.base.attributes.set('cutoff', max(cutoffs) if cutoffs else None)
+        self.base.attributes.set('number_of_functions', functions)
+
+    @property
+    def elements(self) -> list[str]:
+        """Chemical symbols, in the order of the potential."""
+        return self.base.attributes.get('elements', [])
+
+    @property
+    def cutoff(self) -> float | None:
+        """Largest radial cutoff in Å."""
+        return self.base.attributes.get('cutoff', None)
+
+    @property
+    def has_active_set(self) -> bool:
+        """Whether an ``.asi`` active set is stored (needed for extrapolation grades)."""
+        return self.FILENAME_ASI in self.base.repository.list_object_names()
+
+    def write_files(self, folder: str | Path) -> dict[str, Path]:
+        """Copy the files into ``folder``; returns their paths by kind (yaml, yace, asi)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for kind, name in (('yaml', self.FILENAME_YAML), ('yace', self.FILENAME_YACE), ('asi', self.FILENAME_ASI)):
+            if name in self.base.repository.list_object_names():
+                path = folder / name
+                path.write_bytes(self.base.repository.get_object_content(name, mode='rb'))
+                paths[kind] = path
+        return paths
+
+    def get_calculator(self, active_set: bool = True, folder: str | Path | None = None) -> Any:
+        """A ``pyace.PyACECalculator`` on the YAML potential, with the active set when asked.
+
+        The calculator reads its files at construction, so a temporary folder suffices.
+        """
+        from pyace import PyACECalculator
+
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = self.write_files(folder or tmp)
+            calc = PyACECalculator(str(paths['yaml']))
+            if active_set:
+                if 'asi' not in paths:
+                    raise ValueError(f'potential {self.pk} has no active set ({self.FILENAME_ASI})')
+                calc.set_active_set(str(paths['asi']))
+        return calc

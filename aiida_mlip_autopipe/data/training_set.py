@@ -1,0 +1,173 @@
+"""A set of labelled frames (energy, forces, stress) stored as one extended-XYZ file.
+
+One node per training set keeps provenance readable (a calcfunction turns N labels
+into one set that a fit consumes) and extxyz is the format every MLIP code reads. Each
+frame carries the UUID of the data node it came from, so a frame can always be traced
+back to the DFT calculation that produced it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from aiida import orm
+
+__all__ = ('TrainingSetData',)
+
+#: Per-frame ``info`` keys that the set keeps (besides the calculator results).
+FRAME_INFO_KEYS = ('source_uuid', 'workchain_uuid', 'structure_uuid', 'generation', 'origin', 'name')
+#: Per-atom array of force weights: 1 for core atoms, lower for buffer atoms of cut-outs.
+FORCE_WEIGHT_ARRAY = 'force_weight'
+
+
+def _frame_copy(atoms: Any) -> Any:
+    """A copy of ``atoms`` with its results in a SinglePointCalculator, checked for completeness."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    calc = atoms.calc
+    if calc is None or 'energy' not in calc.results or 'forces' not in calc.results:
+        raise ValueError('every frame needs energy and forces in atoms.calc.results')
+    results = {k: np.array(v, dtype=float) if k != 'energy' else float(v) for k, v in calc.results.items()}
+    if k := [k for k in ('energy', 'forces', 'stress') if k in results and not np.all(np.isfinite(results[k]))]:
+        raise ValueError(f'frame has non-finite {k}')
+    copy = atoms.copy()
+    copy.calc = SinglePointCalculator(
+        copy, **{k: results[k] for k in ('energy', 'forces', 'stress', 'free_energy') if k in results}
+    )
+    return copy
+
+
+class TrainingSetData(orm.SinglefileData):
+    """Labelled frames in one extxyz file, with counts and elements as attributes."""
+
+    DEFAULT_FILENAME = 'training_set.extxyz'
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[Any], filename: str | None = None, **kwargs: Any) -> TrainingSetData:
+        """Make an unstored set from ASE ``Atoms`` that carry energy/forces(/stress) results."""
+        from ase.io import write
+
+        frames = [_frame_copy(f) for f in frames]
+        handle = io.StringIO()
+        if frames:
+            write(handle, frames, format='extxyz')
+        node = cls(io.BytesIO(handle.getvalue().encode()), filename=filename or cls.DEFAULT_FILENAME, **kwargs)
+        node._set_summary(frames)
+        return node
+
+    def _set_summary(self, frames: Sequence[Any]) -> None:
+        elements = sorted({s for f in frames for s in f.get_chemical_symbols()})
+        self.base.attributes.set('num_frames', len(frames))
+        self.base.attributes.set('num_atoms', int(sum(len(f) for f in frames)))
+        self.base.attributes.set('elements', elements)
+        self.base.attributes.set('has_stress', bool(frames) and all('stress' in f.calc.results for f in frames))
+        self.base.attributes.set('source_uuids', [f.info.get('source_uuid') for f in frames])
+
+    @property
+    def num_frames(self) -> int:
+        """Number of labelled frames."""
+        return self.base.attributes.get('num_frames', 0)
+
+    @property
+    def elements(self) -> list[str]:
+        """Sorted chemical symbols present in the set."""
+        return self.base.attributes.get('elements', [])
+
+    @property
+    def source_uuids(self) -> list[str | None]:
+        """UUID of the data node each frame came from, in frame order."""
+        return self.base.attributes.get('source_uuids', [])
+
+    def get_frames(self) -> list[Any]:
+        """The frames as ASE ``Atoms`` with a SinglePointCalculator holding the labels."""
+        from ase.io import read
+
+        if self.num_frames == 0:
+            return []
+        with self.open(mode='r') as handle:
+            frames = read(handle, index=':', format='extxyz')
+        return list(frames)
+
+    def to_dataframe(self, buffer_weight: float | None = None) -> Any:
+        """Pacemaker's pandas DataFrame (``name, ase_atoms, energy, energy_corrected, forces, stress``).
+
+        ``energy_corrected`` equals ``energy``: pacemaker subtracts its own reference
+        energies (``reference_energy: auto``). With ``buffer_weight`` given, per-atom
+        force weights from the frames (1 for core, lower for buffer) are written to a
+        ``w_forces`` column and ``w_energy`` is 1 per structure.
+        """
+        import pandas as pd
+
+        rows = []
+        for i, atoms in enumerate(self.get_frames()):
+            results = atoms.calc.results
+            bare = atoms.copy()
+            bare.calc = None
+            for key in list(bare.arrays):
+                if key not in ('numbers', 'positions'):
+                    del bare.arrays[key]
+            bare.info = {}
+            row = {
+                'name': atoms.info.get('name') or atoms.info.get('source_uuid') or f'frame_{i:05d}',
+                'ase_atoms': bare,
+                'energy': float(results['energy']),
+                'energy_corrected': float(results['energy']),
+                'forces': np.asarray(results['forces'], dtype=float),
+                'source_uuid': atoms.info.get('source_uuid'),
+            }
+            if 'stress' in results:
+                row['stress'] = np.asarray(results['stress'], dtype=float)
+            if buffer_weight is not None:
+                weights = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
+                row['w_forces'] = (
+                    np.ones(len(atoms)) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
+                )
+                row['w_energy'] = 1.0
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @classmethod
+    def from_dataframe(cls, frame: Any, **kwargs: Any) -> TrainingSetData:
+        """Inverse of :meth:`to_dataframe` (weights and source UUIDs are kept)."""
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        frames = []
+        for row in frame.itertuples(index=False):
+            atoms = row.ase_atoms.copy()
+            results = {'energy': float(row.energy), 'forces': np.asarray(row.forces, dtype=float)}
+            stress = getattr(row, 'stress', None)
+            if stress is not None and not (isinstance(stress, float) and np.isnan(stress)):
+                results['stress'] = np.asarray(stress, dtype=float)
+            atoms.calc = SinglePointCalculator(atoms, **results)
+            atoms.info['name'] = row.name
+            uuid = getattr(row, 'source_uuid', None)
+            if uuid is not None:
+                atoms.info['source_uuid'] = uuid
+            weights = getattr(row, 'w_forces', None)
+            if weights is not None:
+                atoms.arrays[FORCE_WEIGHT_ARRAY] = np.asarray(weights, dtype=float)
+            frames.append(atoms)
+        return cls.from_frames(frames, **kwargs)
+
+    def write_extxyz(self, path: str) -> None:
+        """Write the set to ``path`` (extxyz, readable by ASE and most MLIP codes)."""
+        with self.open(mode='rb') as source, open(path, 'wb') as target:
+            target.write(source.read())
+
+    @staticmethod
+    def merge_frames(sets: Iterable[TrainingSetData]) -> list[Any]:
+        """All frames of several sets, dropping repeated sources (same ``source_uuid``)."""
+        seen: set[str] = set()
+        frames = []
+        for node in sets:
+            for atoms in node.get_frames():
+                uuid = atoms.info.get('source_uuid')
+                if uuid is not None and uuid in seen:
+                    continue
+                if uuid is not None:
+                    seen.add(uuid)
+                frames.append(atoms)
+        return frames

@@ -1,0 +1,309 @@
+"""Label many structures with pw.x: one ``PwBaseWorkChain`` each, a bounded number at a time.
+
+Failures are expected in high-throughput DFT; they are recorded with their exit status
+and the run fails only when they exceed the failure budget. Only finished-ok labels
+reach the training set, so nothing unconverged can be trained on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, append_, while_
+from aiida.plugins import WorkflowFactory
+
+from aiida_mlip_autopipe.calculations.functions.failures import record_failures
+from aiida_mlip_autopipe.calculations.functions.training_set import collect_training_set
+from aiida_mlip_autopipe.data.training_set import TrainingSetData
+
+PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
+
+__all__ = ('LabellingWorkChain', 'pw_overrides')
+
+
+def pw_overrides(dft: Mapping[str, Any], elements: list[str]) -> dict[str, Any]:
+    """Translate the ``dft`` section of the config into ``PwBaseWorkChain`` protocol overrides."""
+    from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
+
+    from aiida_mlip_autopipe.config import DFTConfig
+
+    config = dft if isinstance(dft, DFTConfig) else DFTConfig.model_validate(dict(dft))
+    system: dict[str, Any] = {'smearing': config.smearing, 'degauss': config.degauss}
+    if config.ecutwfc is not None:
+        system['ecutwfc'] = config.ecutwfc
+        system['ecutrho'] = config.ecutrho if config.ecutrho is not None else 4 * config.ecutwfc
+    magnetization = config.magnetization_for(elements)
+    if magnetization:
+        system['nspin'] = 2
+        system['starting_magnetization'] = magnetization
+    parameters = {
+        'CONTROL': {'calculation': 'scf', 'tprnfor': True, 'tstress': True},
+        'SYSTEM': system,
+        'ELECTRONS': {'electron_maxstep': config.electron_maxstep},
+    }
+    parameters = recursive_merge(parameters, copy.deepcopy(config.parameters))
+    return {
+        'pseudo_family': config.pseudo_family,
+        'kpoints_distance': config.kpoints_distance,
+        'meta_parameters': {'conv_thr_per_atom': config.conv_thr_per_atom},
+        'clean_workdir': False,
+        'pw': {
+            'parameters': parameters,
+            'metadata': {
+                'options': {
+                    'max_wallclock_seconds': config.max_wallclock_seconds,
+                    'withmpi': config.num_mpiprocs > 1,
+                    'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': config.num_mpiprocs},
+                }
+            },
+        },
+    }
+
+
+def _reference_structure(elements: list[str]) -> orm.StructureData:
+    """One atom of each element in a large box: what the protocol needs to pick pseudos and cutoffs.
+
+    Cutoffs come out as the maximum over all elements, so every label of a run uses the
+    same basis and energies stay comparable across structures of different chemistry.
+    """
+    structure = orm.StructureData(cell=[[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
+    for i, element in enumerate(elements):
+        structure.append_atom(position=(1.5 * i, 0.0, 0.0), symbols=element, name=element)
+    return structure
+
+
+class LabellingWorkChain(WorkChain):
+    """Run one ``PwBaseWorkChain`` per structure and collect the successful labels into a training set."""
+
+    @classmethod
+    def define(cls, spec):
+        """Define the process specification."""
+        super().define(spec)
+        spec.expose_inputs(
+            PwBaseWorkChain,
+            namespace='dft',
+            exclude=('pw.structure', 'clean_workdir'),
+            namespace_options={
+                'help': 'Template inputs of every PwBaseWorkChain; pseudos keyed by element cover all elements.'
+            },
+        )
+        spec.input_namespace(
+            'structures', valid_type=orm.StructureData, dynamic=True, help='The structures to label, by key.'
+        )
+        spec.input(
+            'conv_thr_per_atom',
+            valid_type=orm.Float,
+            required=False,
+            serializer=orm.to_aiida_type,
+            help='SCF threshold per atom in Ry; conv_thr of each run is this times its number of atoms.',
+        )
+        spec.input(
+            'max_concurrent',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(2),
+            serializer=orm.to_aiida_type,
+            help='Most PwBaseWorkChains in flight at once; keep at or below the cores of one machine for localhost.',
+        )
+        spec.input(
+            'failure_budget',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.25),
+            serializer=orm.to_aiida_type,
+            help='Largest tolerated fraction of failed labels before the work chain fails.',
+        )
+        spec.input(
+            'clean_workdir',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            serializer=orm.to_aiida_type,
+            help='Clean the remote folders of all child calculations at the end.',
+        )
+        spec.inputs.validator = cls.validate_inputs
+        spec.outline(
+            cls.setup,
+            while_(cls.should_run_batch)(
+                cls.run_batch,
+                cls.inspect_batch,
+            ),
+            cls.results,
+        )
+        spec.output('training_set', valid_type=TrainingSetData, help='The successful labels.')
+        spec.output('failures', valid_type=orm.Dict, help='Every failed label: structure, process, exit status.')
+        spec.exit_code(
+            401,
+            'ERROR_FAILURE_BUDGET_EXCEEDED',
+            message='{failed} of {total} labels failed, more than the failure budget of {budget:.0%}.',
+        )
+        spec.exit_code(402, 'ERROR_NO_SUCCESSFUL_LABELS', message='None of the {total} labels succeeded.')
+
+    @staticmethod
+    def validate_inputs(inputs, _):
+        """Check that there is something to label and that pseudos cover every element."""
+        structures = inputs.get('structures', {})
+        if not structures:
+            return 'give at least one structure in `structures`'
+        pseudos = inputs.get('dft', {}).get('pw', {}).get('pseudos', {})
+        symbols = {kind.symbol for structure in structures.values() for kind in structure.kinds}
+        missing = sorted(symbols - set(pseudos))
+        if missing:
+            return f'dft.pw.pseudos has no pseudopotential for {missing}; give one per element symbol'
+        budget = inputs.get('failure_budget')
+        if budget is not None and not 0 <= budget.value <= 1:
+            return f'failure_budget must be in [0, 1], got {budget.value}'
+        if inputs.get('max_concurrent') is not None and inputs['max_concurrent'].value < 1:
+            return 'max_concurrent must be at least 1'
+        return None
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode | str,
+        structures: Mapping[str, orm.StructureData],
+        dft: Mapping[str, Any] | None = None,
+        elements: list[str] | None = None,
+        failure_budget: float = 0.25,
+        **kwargs: Any,
+    ):
+        """A builder whose ``dft`` template comes from ``PwBaseWorkChain.get_builder_from_protocol``.
+
+        :param dft: the ``dft`` section of the config (a ``DFTConfig`` or its dict).
+        :param elements: elements to prepare pseudos for (default: all in ``structures``).
+        """
+        from aiida_mlip_autopipe.config import DFTConfig
+
+        config = DFTConfig.model_validate(dict(dft or {})) if not isinstance(dft, DFTConfig) else dft
+        if elements is None:
+            elements = sorted({kind.symbol for s in structures.values() for kind in s.kinds})
+        overrides = pw_overrides(config, elements)
+        base = PwBaseWorkChain.get_builder_from_protocol(
+            code, _reference_structure(elements), protocol=config.protocol, overrides=overrides, **kwargs
+        )
+        builder = cls.get_builder()
+        template = base._inputs(prune=True)
+        template.pop('clean_workdir', None)
+        template['pw'].pop('structure', None)
+        builder.dft = template
+        builder.structures = dict(structures)
+        builder.conv_thr_per_atom = orm.Float(config.conv_thr_per_atom)
+        builder.max_concurrent = orm.Int(config.max_concurrent)
+        builder.failure_budget = orm.Float(failure_budget)
+        return builder
+
+    def setup(self):
+        """Queue every structure."""
+        self.ctx.pending = sorted(self.inputs.structures)
+        self.ctx.launched = {}
+        self.ctx.children = []
+        self.ctx.failures = []
+        self.ctx.successes = []
+        self.ctx.batch = 0
+
+    def should_run_batch(self):
+        """Whether structures remain to be labelled."""
+        return bool(self.ctx.pending)
+
+    def _inputs_for(self, structure: orm.StructureData) -> AttributeDict:
+        inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='dft'))
+        inputs.pw = AttributeDict(inputs.pw)
+        inputs.pw.structure = structure
+        template_pseudos = inputs.pw.pseudos
+        inputs.pw.pseudos = {kind.name: template_pseudos[kind.symbol] for kind in structure.kinds}
+        parameters = copy.deepcopy(inputs.pw.parameters.get_dict())
+        magnetization = parameters.get('SYSTEM', {}).get('starting_magnetization')
+        if magnetization:
+            parameters['SYSTEM']['starting_magnetization'] = {
+                kind.name: magnetization[kind.symbol] for kind in structure.kinds if kind.symbol in magnetization
+            }
+        if 'conv_thr_per_atom' in self.inputs:
+            parameters.setdefault('ELECTRONS', {})['conv_thr'] = len(structure.sites) * self.inputs.conv_thr_per_atom.value
+        inputs.pw.parameters = orm.Dict(parameters)
+        inputs.clean_workdir = self.inputs.clean_workdir
+        return inputs
+
+    def run_batch(self):
+        """Launch the next ``max_concurrent`` labels."""
+        size = self.inputs.max_concurrent.value
+        batch, self.ctx.pending = self.ctx.pending[:size], self.ctx.pending[size:]
+        self.ctx.batch += 1
+        for key in batch:
+            structure = self.inputs.structures[key]
+            inputs = self._inputs_for(structure)
+            inputs.metadata = {'call_link_label': f'label_{key}'}
+            node = self.submit(PwBaseWorkChain, **inputs)
+            self.ctx.launched[str(node.pk)] = key
+            self.report(f'launching PwBaseWorkChain<{node.pk}> for {key} ({structure.get_formula()})')
+            self.to_context(children=append_(node))
+        total = len(self.inputs.structures)
+        done = total - len(self.ctx.pending)
+        self.report(f'batch {self.ctx.batch}: {len(batch)} labels launched, {done}/{total} submitted')
+
+    def inspect_batch(self):
+        """Sort the finished children of the batch into successes and recorded failures."""
+        for child in self.ctx.children:
+            key = self.ctx.launched.get(str(child.pk))
+            if key is None or key in self.ctx.successes or any(f['key'] == key for f in self.ctx.failures):
+                continue
+            structure = self.inputs.structures[key]
+            outputs = child.outputs if child.is_finished_ok else None
+            if outputs is not None and 'output_parameters' in outputs and 'output_trajectory' in outputs:
+                self.ctx.successes.append(key)
+                continue
+            self.ctx.failures.append(
+                {
+                    'key': key,
+                    'structure_uuid': structure.uuid,
+                    'process_pk': child.pk,
+                    'process_uuid': child.uuid,
+                    'exit_status': child.exit_status,
+                    'exit_message': child.exit_message or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
+                }
+            )
+            self.report(f'PwBaseWorkChain<{child.pk}> for {key} failed [{child.exit_status}]: {child.exit_message}')
+
+    def results(self):
+        """Collect successful labels, record failures and apply the failure budget."""
+        total = len(self.inputs.structures)
+        failed = len(self.ctx.failures)
+        failed_structures = {f'structure_{i}': self.inputs.structures[f['key']] for i, f in enumerate(self.ctx.failures)}
+        record = record_failures(
+            orm.Dict({'failed': self.ctx.failures, 'num_total': total}),
+            **failed_structures,
+            metadata={'call_link_label': 'record_failures'},
+        )
+        self.out('failures', record)
+        budget = self.inputs.failure_budget.value
+        if not self.ctx.successes:
+            return self.exit_codes.ERROR_NO_SUCCESSFUL_LABELS.format(total=total)
+        if failed > budget * total:
+            return self.exit_codes.ERROR_FAILURE_BUDGET_EXCEEDED.format(failed=failed, total=total, budget=budget)
+        labels = {}
+        by_key = {key: pk for pk, key in self.ctx.launched.items()}
+        for i, key in enumerate(sorted(self.ctx.successes)):
+            child = orm.load_node(int(by_key[key]))
+            labels[f'structure_{i}'] = self.inputs.structures[key]
+            labels[f'parameters_{i}'] = child.outputs.output_parameters
+            labels[f'trajectory_{i}'] = child.outputs.output_trajectory
+        training_set = collect_training_set(**labels, metadata={'call_link_label': 'collect_training_set'})
+        self.out('training_set', training_set)
+        self.report(f'{len(self.ctx.successes)}/{total} labels succeeded, {failed} failed; training set<{training_set.pk}>')
+        return None
+
+    def on_terminated(self):
+        """Clean the remote folders of the children if ``clean_workdir`` is set."""
+        super().on_terminated()
+        if not self.inputs.clean_workdir.value:
+            return
+        cleaned = []
+        for called in self.node.called_descendants:
+            if isinstance(called, orm.CalcJobNode):
+                try:
+                    called.outputs.remote_folder._clean()
+                    cleaned.append(called.pk)
+                except (OSError, KeyError, AttributeError):
+                    pass
+        if cleaned:
+            self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')

@@ -1,0 +1,73 @@
+"""Shared fixtures: AiiDA's temporary profile, codes on localhost, the Debian pseudo families."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ['aiida.tools.pytest_fixtures']
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / 'fixtures'
+
+# MPI as root (pw.x may be linked to Open MPI) and quiet TensorFlow in subprocesses.
+os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT', '1')
+os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+@pytest.fixture
+def fixture_code(aiida_code_installed):
+    """Return a code for ``entry_point`` whose executable is a stand-in; for ``prepare_for_submission`` tests."""
+
+    def factory(entry_point: str, executable: str = '/bin/true'):
+        return aiida_code_installed(default_calc_job_plugin=entry_point, filepath_executable=executable)
+
+    return factory
+
+
+@pytest.fixture
+def codes_from_setup(aiida_profile, aiida_localhost):
+    """The real codes, registered the way ``aiida-mlip-autopipe setup`` registers them."""
+    from aiida_mlip_autopipe.provision import default_code_specs, ensure_code
+
+    codes = {}
+    for spec in default_code_specs():
+        if Path(spec.executable).is_file():
+            codes[spec.label] = ensure_code(spec, computer_label=aiida_localhost.label, echo=lambda _: None)
+    return codes
+
+
+@pytest.fixture
+def pw_code(codes_from_setup):
+    """The real ``pw.x`` code; skips when Quantum ESPRESSO is not installed."""
+    if 'pw' not in codes_from_setup:
+        pytest.skip('pw.x is not installed (apt-get install quantum-espresso)')
+    return codes_from_setup['pw']
+
+
+@pytest.fixture
+def pseudo_families(aiida_profile):
+    """The Debian UPF families with recommended cutoffs, installed once per test profile."""
+    from aiida_mlip_autopipe.provision import DEBIAN_PSEUDO_DIR, ensure_debian_families
+
+    if not DEBIAN_PSEUDO_DIR.is_dir():
+        pytest.skip('quantum-espresso-data is not installed')
+    return ensure_debian_families(echo=lambda _: None)
+
+
+@pytest.fixture
+def si_atoms():
+    """Two-atom diamond Si at the LDA lattice constant."""
+    from ase.build import bulk
+
+    return bulk('Si', 'diamond', a=5.40)
+
+
+@pytest.fixture
+def has_executable():
+    """``has_executable(name)`` is the path of an executable on PATH or None."""
+    return shutil.which
