@@ -32,6 +32,7 @@ __all__ = (
     'GeneratorConfig',
     'LoopConfig',
     'MLIPConfig',
+    'RepulsionConfig',
     'SurrogateConfig',
     'TargetSystem',
     'TrainingConfig',
@@ -66,9 +67,7 @@ def _check_safe_label(value: str, what: str) -> str:
     """Reject labels that would be unsafe in a command line or a file path."""
     bad = sorted({c for c in value if c in _SHELL_META})
     if bad:
-        raise ValueError(
-            f'{what} {value!r} contains {"".join(bad)!r}; use letters, digits and _ . @ + - / only'
-        )
+        raise ValueError(f'{what} {value!r} contains {"".join(bad)!r}; use letters, digits and _ . @ + - / only')
     if not _SAFE_LABEL.match(value):
         raise ValueError(f'{what} {value!r} must start with a letter or digit')
     return value
@@ -195,6 +194,19 @@ class TargetSystem(_Section):
             raise ValueError('give prototype or structure_file, not both')
         if self.prototype is not None and PROTOTYPE_SUBLATTICES[self.prototype] > len(self.elements):
             raise ValueError(f'prototype {self.prototype} needs {PROTOTYPE_SUBLATTICES[self.prototype]} elements')
+        if self.prototype is not None and PROTOTYPE_SUBLATTICES[self.prototype] > 1:
+            if len(self.elements) > PROTOTYPE_SUBLATTICES[self.prototype]:
+                raise ValueError(
+                    f'prototype {self.prototype} has two sublattices and cannot say which one {self.elements} '
+                    'share; give a structure_file with one species per sublattice instead'
+                )
+            if self.lattice_constant is None:
+                raise ValueError(
+                    f'prototype {self.prototype} needs lattice_constant (Å): elemental reference data do not '
+                    'give the lattice constant of a compound'
+                )
+        if self.c_over_a is not None and self.prototype not in {'hcp', 'wurtzite'}:
+            raise ValueError(f'c_over_a applies to hcp and wurtzite only, not to prototype {self.prototype}')
         return self
 
     @property
@@ -302,6 +314,12 @@ class DescriptorConfig(_Section):
     n_max: int = Field(default=6, ge=1, le=20)
     l_max: int = Field(default=4, ge=0, le=12)
     sigma: float = Field(default=0.5, gt=0, le=3, description='Gaussian width in Å.')
+    pooling: Literal['mean', 'max', 'mean_max'] = Field(
+        default='mean',
+        description="How per-atom SOAP vectors become one vector per structure: 'mean' (average over atoms), "
+        "'max' (feature-wise maximum, keeps local extremes such as a defect or a hot atom visible), or "
+        "'mean_max' (both, concatenated). The mean is dominated by density, so FPS on it favours strained cells.",
+    )
 
 
 class SurrogateConfig(_Section):
@@ -314,7 +332,23 @@ class SurrogateConfig(_Section):
     )
     max_force: float = Field(default=15.0, gt=0, description='Reject candidates whose max |F| exceeds this (eV/Å).')
     energy_window: float = Field(
-        default=2.0, gt=0, description='Reject candidates more than this above the lowest energy/atom (eV/atom).'
+        default=2.0,
+        gt=0,
+        description='Reject candidates whose energy/atom lies farther than this from the median energy/atom of '
+        'the candidates that passed the force check (eV/atom); catches both blow-ups and model holes.',
+    )
+    min_distance_factor: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1.5,
+        description='Reject, before any model evaluation, candidates with two atoms closer than this fraction of '
+        'the sum of their covalent radii (overlapping atoms); 0 switches the check off.',
+    )
+    duplicate_distance: float = Field(
+        default=0.0,
+        ge=0,
+        description='Selection stops picking when the farthest remaining candidate is within this descriptor '
+        'distance of the known set (duplicates are never selected); 0 skips exact duplicates only.',
     )
     batch_size: int = Field(default=16, ge=1, le=4096, description='Structures per model evaluation batch.')
     device: Literal['cpu', 'cuda'] = 'cpu'
@@ -343,7 +377,9 @@ class DFTConfig(_Section):
         description="Pseudopotential family label; 'SSSP/1.3/PBE/efficiency' after "
         '`aiida-mlip-autopipe setup --sssp` when online.',
     )
-    ecutwfc: float | None = Field(default=None, gt=0, le=500, description='Wavefunction cutoff in Ry (default: family).')
+    ecutwfc: float | None = Field(
+        default=None, gt=0, le=500, description='Wavefunction cutoff in Ry (default: family).'
+    )
     ecutrho: float | None = Field(default=None, gt=0, le=4000, description='Density cutoff in Ry (default: family).')
     kpoints_distance: float = Field(
         default=0.3, gt=0.01, le=2.0, description='k-point spacing in Å⁻¹ (aiida-quantumespresso convention).'
@@ -351,7 +387,8 @@ class DFTConfig(_Section):
     smearing: Literal['cold', 'gaussian', 'mv', 'mp', 'fd'] = 'cold'
     degauss: float = Field(default=0.02, gt=0, le=0.2, description='Smearing width in Ry.')
     spin_polarised: bool | None = Field(
-        default=None, description='Spin-polarised DFT. Default: on when a magnetic element (Fe, Co, Ni, Mn, Cr) is present.'
+        default=None,
+        description='Spin-polarised DFT. Default: on when a magnetic element (Fe, Co, Ni, Mn, Cr) is present.',
     )
     starting_magnetization: dict[str, float] | None = Field(
         default=None, description='Per element, in [-1, 1]. Default: chosen per magnetic element.'
@@ -398,6 +435,8 @@ class DFTConfig(_Section):
 
     @model_validator(mode='after')
     def _cutoffs(self) -> DFTConfig:
+        if self.ecutrho is not None and self.ecutwfc is None:
+            raise ValueError('ecutrho is set but ecutwfc is not; give both cutoffs (or neither, to use the family)')
         if self.ecutwfc is not None and self.ecutrho is not None and self.ecutrho < 4 * self.ecutwfc:
             raise ValueError(f'ecutrho ({self.ecutrho} Ry) must be at least 4 × ecutwfc ({self.ecutwfc} Ry)')
         return self
@@ -416,44 +455,147 @@ class DFTConfig(_Section):
 
 
 class RepulsionConfig(_Section):
-    """Inner cutoff and core repulsion of the ACE potential (pacemaker ``ZBL``-like core)."""
+    """Where the ACE potential hands over to a screened nuclear (ZBL) core repulsion.
 
-    inner_cutoff: float = Field(
-        default=1.2,
+    ACE knows nothing about distances shorter than those in its training data. Below
+    ``inner_cutoff`` the pair interaction is the Ziegler–Biersack–Littmark screened
+    nuclear repulsion (parameter-free, from the atomic numbers), switched in over
+    ``delta``. The inner cutoff is set deliberately *below* the shortest distance MD can
+    reach, never at the shortest distance of the training data (pacemaker's
+    ``repulsion: auto``), which puts the switching region right where the next MD steps
+    go and gives force spikes of tens of eV/Å there.
+    """
+
+    inner_cutoff: float | dict[str, float] | None = Field(
+        default=None,
+        description='Inner cutoff in Å: one value for every pair, per pair as {"Si-Ge": 1.3, ...}, or unset for '
+        'covalent_fraction × (sum of the two covalent radii), e.g. 1.22 Å for Si–Si.',
+    )
+    covalent_fraction: float = Field(
+        default=0.55,
         gt=0.1,
-        le=4,
-        description='Distance in Å below which the core repulsion takes over; keep it below the '
-        'shortest distance MD can reach, not at the shortest distance in the training data.',
+        le=0.9,
+        description='Fraction of the covalent bond length used as inner cutoff when inner_cutoff is unset.',
     )
-    delta: float = Field(default=0.2, gt=0, le=2, description='Width in Å of the switching region.')
-    core_repulsion: tuple[float, float] = Field(
-        default=(500.0, 4.0),
-        description="Prefactor (eV) and decay (1/Å) of pacemaker's exponential core repulsion.",
+    delta: float | None = Field(
+        default=None,
+        gt=0,
+        le=2,
+        description='Width in Å of the region below the inner cutoff where ACE is switched off and the core '
+        'repulsion on. Default: a quarter of the inner cutoff.',
     )
+    max_data_fraction: float = Field(
+        default=0.9,
+        gt=0.1,
+        le=1,
+        description='The inner cutoff of a pair is lowered to at most this fraction of the shortest distance of '
+        'that pair in the training data, so every labelled configuration is fitted by ACE alone.',
+    )
+
+    @field_validator('inner_cutoff')
+    @classmethod
+    def _pairs(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        if value is None:
+            return None
+        values = value.values() if isinstance(value, dict) else [value]
+        for cutoff in values:
+            if not 0.1 < cutoff <= 4:
+                raise ValueError(f'inner cutoff {cutoff} Å is outside (0.1, 4] Å')
+        if isinstance(value, dict):
+            symbols = _chemical_symbols()
+            for key in value:
+                parts = key.split('-')
+                if len(parts) != 2 or any(p not in symbols for p in parts):
+                    raise ValueError(f'inner_cutoff key {key!r} must name a pair of elements like "Si-Ge"')
+        return value
+
+    def inner_cutoff_for(self, first: str, second: str) -> float | None:
+        """The inner cutoff given for a pair (either order), or None when it is to be derived."""
+        if self.inner_cutoff is None:
+            return None
+        if not isinstance(self.inner_cutoff, dict):
+            return float(self.inner_cutoff)
+        for key in (f'{first}-{second}', f'{second}-{first}'):
+            if key in self.inner_cutoff:
+                return float(self.inner_cutoff[key])
+        return None
 
 
 class TrainingConfig(_Section):
-    """Pacemaker fit settings."""
+    """Pacemaker fit settings (turned into pacemaker's input.yaml by ``training.input``)."""
 
     code: str = Field(default='pacemaker@localhost', description='Label of the AiiDA code for pacemaker.')
     cutoff: float = Field(default=5.0, gt=1, le=12, description='Radial cutoff in Å.')
     functions_per_element: int = Field(default=32, ge=1, le=5000, description='ACE basis functions per element.')
-    embedding: Literal['FinnisSinclairShiftedScaled', 'FinnisSinclair', 'linear'] = 'FinnisSinclairShiftedScaled'
+    embedding: Literal['FinnisSinclairShiftedScaled', 'FinnisSinclair', 'linear'] = Field(
+        default='FinnisSinclairShiftedScaled',
+        description="Embedding function; 'linear' is a single density with exponent 1 (ndensity is then ignored).",
+    )
     ndensity: int = Field(default=2, ge=1, le=8, description='Number of densities in the embedding.')
-    energy_weight: float = Field(default=1.0, gt=0, description='Relative weight of energies in the loss.')
-    force_weight: float = Field(default=1.0, gt=0, description='Relative weight of forces in the loss.')
+    radial_basis: Literal['SBessel', 'ChebExpCos', 'ChebPow'] = Field(
+        default='SBessel', description='Radial basis functions of every bond.'
+    )
+    nradmax_by_orders: list[Annotated[int, Field(ge=1, le=30)]] | None = Field(
+        default=None,
+        description='Largest radial index per body order (pacemaker nradmax_by_orders) for every block. '
+        "Default: pacemaker's template for unary, binary, ternary and higher blocks.",
+    )
+    lmax_by_orders: list[Annotated[int, Field(ge=0, le=12)]] | None = Field(
+        default=None,
+        description='Largest angular index per body order (pacemaker lmax_by_orders); give with nradmax_by_orders.',
+    )
+    energy_weight: float = Field(
+        default=0.7,
+        gt=0,
+        description='Relative weight of energies per atom in the loss; pacemaker kappa = '
+        'force_weight / (energy_weight + force_weight).',
+    )
+    force_weight: float = Field(default=0.3, gt=0, description='Relative weight of forces in the loss.')
+    l1_regularization: float = Field(default=1e-8, ge=0, le=1, description='L1 penalty on the coefficients.')
+    l2_regularization: float = Field(default=1e-8, ge=0, le=1, description='L2 penalty on the coefficients.')
     buffer_force_weight: float = Field(
-        default=0.1, ge=0, le=1, description='Force weight of buffer atoms in cut-out environments (core atoms: 1).'
+        default=0.1,
+        ge=0,
+        le=1,
+        description='Force weight of buffer atoms in cut-out environments (core atoms: 1). The extraction step '
+        "writes it into each frame's per-atom force_weight array, which the fit uses as pacemaker's per-atom "
+        'w_forces.',
     )
     optimizer: Literal['BFGS', 'L-BFGS-B'] = 'BFGS'
-    maxiter: int = Field(default=100, ge=1, le=100_000, description='Optimizer iterations per fit.')
-    reference_energy: Literal['auto', 'zero'] | dict[str, float] = Field(
-        default='auto', description="Per-element reference energies (eV): 'auto' fits them, or give a dict."
+    maxiter: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description='Optimizer iterations per fit. A fit that stops here is kept and reported as not converged.',
     )
-    test_fraction: float = Field(default=0.1, ge=0, lt=0.9, description='Fraction of labels held out as test set.')
+    reference_energy: Literal['auto'] | dict[str, float] = Field(
+        default='auto',
+        description="Per-element reference energies in eV subtracted before fitting: 'auto' (least squares over the "
+        'training set, kept from the previous potential on warm starts) or {Si: -107.6, shift: 0.0}.',
+    )
+    test_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        lt=0.9,
+        description='Fraction of labels held out as test set when no separate test set is given; 0 for none.',
+    )
     warm_start: bool = Field(default=True, description='Start each fit from the previous generation potential.')
     repulsion: RepulsionConfig = Field(default_factory=RepulsionConfig)
-    seed: int = Field(default=42, ge=0)
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description='Structures per TensorFlow batch; lower it when a fit runs out of memory.',
+    )
+    display_step: int = Field(
+        default=20, ge=1, le=100_000, description='Iterations between test-set evaluations in the learning curve.'
+    )
+    extra_input: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Expert use: entries deep-merged last into the generated pacemaker input.yaml, e.g. '
+        '{fit: {ladder_step: 10}}.',
+    )
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
     max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
 
     @field_validator('code')
@@ -461,20 +603,56 @@ class TrainingConfig(_Section):
     def _code(cls, value: str) -> str:
         return _check_safe_label(value, 'code label')
 
+    @field_validator('reference_energy')
+    @classmethod
+    def _reference(cls, value: str | dict[str, float]) -> str | dict[str, float]:
+        if isinstance(value, dict):
+            symbols = _chemical_symbols()
+            unknown = sorted(k for k in value if k != 'shift' and k not in symbols)
+            if unknown:
+                raise ValueError(f'reference_energy keys {unknown} are neither elements nor "shift"')
+            if not all(math.isfinite(v) for v in value.values()):
+                raise ValueError('reference_energy values must be finite numbers (eV)')
+        return value
+
+    @field_validator('extra_input')
+    @classmethod
+    def _extra(cls, value: dict[str, Any]) -> dict[str, Any]:
+        allowed = {'potential', 'data', 'fit', 'backend', 'metadata'}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ValueError(f'extra_input sections {unknown} are not pacemaker input sections ({sorted(allowed)})')
+        return value
+
     @model_validator(mode='after')
-    def _repulsion_inside(self) -> TrainingConfig:
-        if self.repulsion.inner_cutoff >= self.cutoff:
+    def _consistent(self) -> TrainingConfig:
+        cutoffs = self.repulsion.inner_cutoff
+        values = [] if cutoffs is None else (list(cutoffs.values()) if isinstance(cutoffs, dict) else [cutoffs])
+        for value in values:
+            if value >= self.cutoff:
+                raise ValueError(f'repulsion.inner_cutoff ({value} Å) must be below cutoff ({self.cutoff} Å)')
+        if (self.nradmax_by_orders is None) != (self.lmax_by_orders is None):
+            raise ValueError('give nradmax_by_orders and lmax_by_orders together')
+        if self.nradmax_by_orders is not None and len(self.nradmax_by_orders) != len(self.lmax_by_orders or []):
             raise ValueError(
-                f'repulsion.inner_cutoff ({self.repulsion.inner_cutoff} Å) must be below cutoff ({self.cutoff} Å)'
+                f'nradmax_by_orders ({len(self.nradmax_by_orders)} orders) and lmax_by_orders '
+                f'({len(self.lmax_by_orders or [])} orders) must have the same length'
             )
         return self
+
+    @property
+    def kappa(self) -> float:
+        """Pacemaker's relative force weight in the loss (0 energies only, 1 forces only)."""
+        return self.force_weight / (self.energy_weight + self.force_weight)
 
 
 class ExtractionConfig(_Section):
     """How uncertain local environments are cut out of MD frames."""
 
     buffer: float = Field(default=2.0, ge=0, le=10, description='Buffer shell in Å beyond the ACE cutoff core.')
-    max_atoms: int = Field(default=16, ge=1, le=5000, description='Largest box DFT will label; smaller frames go whole.')
+    max_atoms: int = Field(
+        default=16, ge=1, le=5000, description='Largest box DFT will label; smaller frames go whole.'
+    )
     max_environments: int = Field(default=8, ge=1, le=100_000, description='Cap per generation.')
     merge_distance: float = Field(default=3.0, ge=0, le=20, description='Merge high-gamma atoms closer than this (Å).')
 
@@ -496,7 +674,9 @@ class ExplorationConfig(_Section):
     dump_interval: int = Field(default=10, ge=1)
     gamma_lower: float = Field(default=2.0, gt=0, description='Frames with max gamma above this are dumped.')
     gamma_upper: float = Field(default=10.0, gt=0, description='The run halts when max gamma exceeds this.')
-    supercell_atoms: int = Field(default=16, ge=1, le=1_000_000, description='Atoms in the MD cell (closest supercell).')
+    supercell_atoms: int = Field(
+        default=16, ge=1, le=1_000_000, description='Atoms in the MD cell (closest supercell).'
+    )
     structures_per_generation: int = Field(default=1, ge=1, le=1000, description='Starting structures per condition.')
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
@@ -518,7 +698,9 @@ class ExplorationConfig(_Section):
 class FailureBudget(_Section):
     """How many failures a run tolerates before it stops with a 4xx exit code."""
 
-    label_fraction: float = Field(default=0.25, ge=0, le=1, description='Failed DFT labels / labels tried per generation.')
+    label_fraction: float = Field(
+        default=0.25, ge=0, le=1, description='Failed DFT labels / labels tried per generation.'
+    )
     md_fraction: float = Field(default=0.5, ge=0, le=1, description='Failed MD runs / MD runs per generation.')
     fits: int = Field(default=1, ge=0, le=100, description='Failed fits tolerated in a whole run.')
 
@@ -529,7 +711,10 @@ class LoopConfig(_Section):
     max_generations: int = Field(default=4, ge=1, le=1000)
     dft_budget: int = Field(default=200, ge=1, le=10_000_000, description='Most DFT labels in the whole run.')
     stable_fraction: float = Field(
-        default=0.02, ge=0, le=1, description='Stable when fewer MD frames than this exceed gamma_lower and none halted.'
+        default=0.02,
+        ge=0,
+        le=1,
+        description='Stable when fewer MD frames than this exceed gamma_lower and none halted.',
     )
     rmse_plateau: float = Field(
         default=0.02, ge=0, le=1, description='Stop when the test force RMSE improves by less than this fraction.'
@@ -579,7 +764,11 @@ class MLIPConfig(_Section):
     @model_validator(mode='after')
     def _cross_section(self) -> MLIPConfig:
         for op in self.generator.operations:
-            if isinstance(op, InterstitialOperation) and op.element is not None and op.element not in self.target.elements:
+            if (
+                isinstance(op, InterstitialOperation)
+                and op.element is not None
+                and op.element not in self.target.elements
+            ):
                 raise ValueError(
                     f'generator.operations: interstitial element {op.element!r} is not in target.elements '
                     f'{self.target.elements}'
@@ -673,9 +862,9 @@ def _inner_model(annotation: Any) -> Any:
 def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
     current = data
     for part in loc:
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        in_mapping = isinstance(current, Mapping) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if in_mapping or in_list:
             current = current[part]
         else:
             return _MISSING
@@ -726,7 +915,16 @@ def _problems_from(error: ValidationError, data: Any) -> list[tuple[str, Any, st
             problems.append((_dotted(clean), _MISSING, 'required field is missing'))
             continue
         if kind == 'union_tag_invalid':
-            message = f"unknown operation kind; allowed: {', '.join(sorted(['strain', 'rattle', 'vacancy', 'antisite', 'interstitial']))}"
+            kinds = sorted(['strain', 'rattle', 'vacancy', 'antisite', 'interstitial'])
+            tag = str(item.get('ctx', {}).get('tag', ''))
+            close = difflib.get_close_matches(tag, kinds, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ''
+            message = f'unknown operation kind {tag!r}; {hint}allowed: {", ".join(kinds)}'
+        if kind == 'literal_error':
+            allowed = re.findall(r"'([^']*)'", str(item.get('ctx', {}).get('expected', '')))
+            close = difflib.get_close_matches(str(item.get('input')), allowed, n=1)
+            if close:
+                message = f"{message}; did you mean '{close[0]}'?"
         problems.append((_dotted(clean), _value_at(data, clean), message))
     return problems
 
@@ -751,7 +949,9 @@ def load_config(path: str | Path) -> MLIPConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
-        raise ConfigError([('', _MISSING, f'not valid YAML{where}: {getattr(exc, "problem", exc)}')], str(path)) from None
+        raise ConfigError(
+            [('', _MISSING, f'not valid YAML{where}: {getattr(exc, "problem", exc)}')], str(path)
+        ) from None
     if data is None:
         raise ConfigError([('', _MISSING, 'the file is empty; start from examples/si/config.yaml')], str(path))
     config = parse_config(data, str(path))
@@ -795,7 +995,8 @@ def check_structure_file(path: Path, elements: list[str], min_distance: float = 
         i, j, d = neighbor_list('ijd', atoms, min_distance)
         if len(d):
             problems.append(
-                f'atoms {int(i[0])} and {int(j[0])} are {float(d.min()):.3f} Å apart (< {min_distance} Å): overlapping atoms'
+                f'atoms {int(i[0])} and {int(j[0])} are {float(d.min()):.3f} Å apart '
+                f'(< {min_distance} Å): overlapping atoms'
             )
     return problems
 

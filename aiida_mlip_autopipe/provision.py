@@ -100,6 +100,8 @@ def default_code_specs() -> list[CodeSpec]:
             shutil.which('pw.x') or '/usr/bin/pw.x',
             'quantumespresso.pw',
             "Quantum ESPRESSO pw.x (Debian's quantum-espresso)",
+            # One thread per pw.x: the labelling work chain runs several at once.
+            prepend_text='export OMP_NUM_THREADS=1',
         ),
         CodeSpec(
             'pacemaker',
@@ -121,9 +123,11 @@ def default_code_specs() -> list[CodeSpec]:
 def ensure_code(spec: CodeSpec, computer_label: str = 'localhost', echo: Callable[[str], None] = print):
     """Return the code ``spec.label@computer``, creating it only when it does not exist.
 
-    A code whose executable has vanished (e.g. a deleted virtual environment) is
-    relabelled ``<label>-stale-<pk>``, hidden, and replaced; codes that still work are
-    never touched, so set-up is safe to repeat.
+    A code whose executable has vanished (e.g. a deleted virtual environment) or whose
+    set-up differs from ``spec`` (an upgrade changed it) is relabelled
+    ``<label>-stale-<pk>``, hidden and replaced; stored codes are immutable, and old
+    calculations keep pointing at the code they ran with. Codes that match are never
+    touched, so set-up is safe to repeat.
     """
     from aiida import orm
     from aiida.common.exceptions import NotExistent
@@ -140,12 +144,18 @@ def ensure_code(spec: CodeSpec, computer_label: str = 'localhost', echo: Callabl
         code = None
     if code is not None:
         current = str(getattr(code, 'filepath_executable', ''))
-        if Path(current).is_file():
+        same = (
+            current == spec.executable
+            and (code.prepend_text or '') == spec.prepend_text
+            and code.default_calc_job_plugin == spec.plugin
+        )
+        if same or (Path(current).is_file() and not _is_ours(code)):
             echo(f'code {full} exists (PK {code.pk}, {current})')
             return code
         code.label = f'{spec.label}-stale-{code.pk}'
         code.is_hidden = True
-        echo(f'code {full} pointed at missing {current}; hid it as {code.label}')
+        reason = 'pointed at missing ' + current if not Path(current).is_file() else 'had an older set-up'
+        echo(f'code {full} {reason}; hid it as {code.label}')
     code = orm.InstalledCode(
         computer=computer,
         filepath_executable=spec.executable,
@@ -155,8 +165,14 @@ def ensure_code(spec: CodeSpec, computer_label: str = 'localhost', echo: Callabl
         prepend_text=spec.prepend_text,
         with_mpi=spec.with_mpi,
     ).store()
+    code.base.extras.set('mlip_autopipe_setup', True)
     echo(f'created code {full} (PK {code.pk}, {spec.executable})')
     return code
+
+
+def _is_ours(code) -> bool:
+    """Whether a code was made by this set-up (codes a user made by hand are never replaced)."""
+    return bool(code.base.extras.get('mlip_autopipe_setup', False))
 
 
 def ensure_debian_families(
@@ -173,7 +189,7 @@ def ensure_debian_families(
     upf_class = __import__('aiida_pseudo.data.pseudo', fromlist=['UpfData']).UpfData
     if not pseudo_dir.is_dir():
         raise FileNotFoundError(
-            f'{pseudo_dir} not found: install Debian\'s quantum-espresso-data (apt-get install quantum-espresso-data)'
+            f"{pseudo_dir} not found: install Debian's quantum-espresso-data (apt-get install quantum-espresso-data)"
         )
     done = []
     for label, table in (families or DEBIAN_FAMILIES).items():
@@ -189,7 +205,7 @@ def ensure_debian_families(
             echo(f'pseudopotential family {label}: no files in {pseudo_dir}, skipped')
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            for element, (filename, _, _) in available.items():
+            for filename, _, _ in available.values():
                 # aiida-pseudo takes the element from the file; one file per element.
                 shutil.copy(pseudo_dir / filename, Path(tmp) / filename)
             family = family_class.create_from_folder(Path(tmp), label, pseudo_type=upf_class)
@@ -200,7 +216,9 @@ def ensure_debian_families(
             # A family without cutoffs would make every later set-up skip it: undo.
             orm.Group.collection.delete(family.pk)
             raise
-        family.description = f"Debian quantum-espresso-data UPFs ({', '.join(sorted(available))}) with recommended cutoffs"
+        family.description = (
+            f'Debian quantum-espresso-data UPFs ({", ".join(sorted(available))}) with recommended cutoffs'
+        )
         echo(f'created pseudopotential family {label} with {len(available)} elements')
         done.append(label)
     return done

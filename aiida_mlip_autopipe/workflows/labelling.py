@@ -13,7 +13,7 @@ from typing import Any
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, append_, while_
+from aiida.engine import WorkChain, append_, while_
 from aiida.plugins import WorkflowFactory
 
 from aiida_mlip_autopipe.calculations.functions.failures import record_failures
@@ -219,7 +219,9 @@ class LabellingWorkChain(WorkChain):
                 kind.name: magnetization[kind.symbol] for kind in structure.kinds if kind.symbol in magnetization
             }
         if 'conv_thr_per_atom' in self.inputs:
-            parameters.setdefault('ELECTRONS', {})['conv_thr'] = len(structure.sites) * self.inputs.conv_thr_per_atom.value
+            parameters.setdefault('ELECTRONS', {})['conv_thr'] = (
+                len(structure.sites) * self.inputs.conv_thr_per_atom.value
+            )
         inputs.pw.parameters = orm.Dict(parameters)
         inputs.clean_workdir = self.inputs.clean_workdir
         return inputs
@@ -259,7 +261,8 @@ class LabellingWorkChain(WorkChain):
                     'process_pk': child.pk,
                     'process_uuid': child.uuid,
                     'exit_status': child.exit_status,
-                    'exit_message': child.exit_message or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
+                    'exit_message': child.exit_message
+                    or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
                 }
             )
             self.report(f'PwBaseWorkChain<{child.pk}> for {key} failed [{child.exit_status}]: {child.exit_message}')
@@ -268,7 +271,9 @@ class LabellingWorkChain(WorkChain):
         """Collect successful labels, record failures and apply the failure budget."""
         total = len(self.inputs.structures)
         failed = len(self.ctx.failures)
-        failed_structures = {f'structure_{i}': self.inputs.structures[f['key']] for i, f in enumerate(self.ctx.failures)}
+        failed_structures = {
+            f'structure_{i}': self.inputs.structures[f['key']] for i, f in enumerate(self.ctx.failures)
+        }
         record = record_failures(
             orm.Dict({'failed': self.ctx.failures, 'num_total': total}),
             **failed_structures,
@@ -289,7 +294,9 @@ class LabellingWorkChain(WorkChain):
             labels[f'trajectory_{i}'] = child.outputs.output_trajectory
         training_set = collect_training_set(**labels, metadata={'call_link_label': 'collect_training_set'})
         self.out('training_set', training_set)
-        self.report(f'{len(self.ctx.successes)}/{total} labels succeeded, {failed} failed; training set<{training_set.pk}>')
+        self.report(
+            f'{len(self.ctx.successes)}/{total} labels succeeded, {failed} failed; training set<{training_set.pk}>'
+        )
         return None
 
     def on_terminated(self):

@@ -23,9 +23,7 @@ GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
 _INDEXED = re.compile(r'^(structure|parameters|trajectory)_(\d+)$')
 
 
-def frame_from_pw_outputs(
-    structure: orm.StructureData, parameters: orm.Dict, trajectory: orm.TrajectoryData
-) -> Any:
+def frame_from_pw_outputs(structure: orm.StructureData, parameters: orm.Dict, trajectory: orm.TrajectoryData) -> Any:
     """An ASE ``Atoms`` with energy (eV), forces (eV/Å) and stress (eV/Å³, ASE sign) from a pw.x SCF.
 
     pw.x reports stress with pressure positive under compression; ASE's convention is

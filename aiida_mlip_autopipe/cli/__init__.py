@@ -1,0 +1,10 @@
+"""Command line interface ``aiida-mlip-autopipe``.
+
+Heavy imports live inside the command bodies so that ``--help`` answers at once.
+"""
+
+from . import config as _config  # noqa: F401  (registers validate, schema)
+from . import setup as _setup  # noqa: F401  (registers setup)
+from .root import cmd_root
+
+__all__ = ('cmd_root',)

@@ -1,0 +1,55 @@
+"""Helpers shared by tests: fake finished child processes for work-chain step tests."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common.links import LinkType
+from plumpy import ProcessState
+
+
+def instantiate(process_class, **inputs):
+    """A process instance whose steps can be called one by one, without running it."""
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    return instantiate_process(get_manager().get_runner(), process_class, **inputs)
+
+
+def finished_workflow(
+    exit_status: int = 0,
+    outputs: dict | None = None,
+    process_label: str = 'PwBaseWorkChain',
+    exit_message: str | None = None,
+) -> orm.WorkflowNode:
+    """A stored workflow node that finished with ``exit_status`` and returned ``outputs``."""
+    node = orm.WorkflowNode()
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(exit_status)
+    if exit_message:
+        node.set_exit_message(exit_message)
+    node.set_process_label(process_label)
+    node.store()
+    for label, data in (outputs or {}).items():
+        if not data.is_stored:
+            data.store()
+        data.base.links.add_incoming(node, link_type=LinkType.RETURN, link_label=label)
+    node.seal()
+    return node
+
+
+def fake_pw_outputs(structure: orm.StructureData, energy: float = -215.0, forces=None, stress_gpa=None) -> dict:
+    """``output_parameters`` and ``output_trajectory`` shaped like those of a finished PwBaseWorkChain."""
+    import numpy as np
+
+    atoms = structure.get_ase()
+    natoms = len(atoms)
+    trajectory = orm.TrajectoryData()
+    trajectory.set_trajectory(
+        symbols=atoms.get_chemical_symbols(),
+        positions=np.array([atoms.positions]),
+        cells=np.array([atoms.cell.array]),
+        stepids=np.array([0]),
+    )
+    trajectory.set_array('forces', np.asarray([np.zeros((natoms, 3)) if forces is None else forces], dtype=float))
+    trajectory.set_array('stress', np.asarray([np.zeros((3, 3)) if stress_gpa is None else stress_gpa], dtype=float))
+    return {'output_parameters': orm.Dict({'energy': energy}), 'output_trajectory': trajectory}

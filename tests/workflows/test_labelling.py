@@ -1,0 +1,156 @@
+"""LabellingWorkChain: builder, per-structure inputs, failure decisions, and a real pw.x run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_mlip_autopipe.config import DFTConfig
+from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain, pw_overrides
+from tests.utils import fake_pw_outputs, finished_workflow, instantiate
+
+
+@pytest.fixture
+def structures(si_atoms):
+    rattled = si_atoms.copy()
+    rattled.rattle(0.05, seed=3)
+    return {'a': orm.StructureData(ase=si_atoms), 'b': orm.StructureData(ase=rattled)}
+
+
+@pytest.fixture
+def builder(pw_code, pseudo_families, structures):
+    return LabellingWorkChain.get_builder_from_protocol(pw_code, structures, dft=DFTConfig(kpoints_distance=0.5))
+
+
+def test_overrides_turn_on_forces_and_stress():
+    overrides = pw_overrides({'ecutwfc': 30}, ['Si'])
+    control = overrides['pw']['parameters']['CONTROL']
+    assert control['tprnfor'] and control['tstress']
+    assert overrides['pw']['parameters']['SYSTEM']['ecutrho'] == 120
+    assert 'nspin' not in overrides['pw']['parameters']['SYSTEM']
+
+
+def test_overrides_spin_for_magnetic_elements():
+    system = pw_overrides({}, ['Fe', 'Al'])['pw']['parameters']['SYSTEM']
+    assert system['nspin'] == 2
+    assert system['starting_magnetization'] == {'Fe': 0.4, 'Al': 0.1}
+
+
+def test_overrides_merge_user_parameters():
+    overrides = pw_overrides({'parameters': {'ELECTRONS': {'mixing_beta': 0.2}}}, ['Si'])
+    assert overrides['pw']['parameters']['ELECTRONS'] == {'electron_maxstep': 100, 'mixing_beta': 0.2}
+
+
+def test_builder_uses_family_cutoffs_for_all_elements(pw_code, pseudo_families):
+    from ase.build import bulk
+
+    sige = bulk('Si', 'diamond', a=5.5)
+    sige.symbols[1] = 'Ge'
+    builder = LabellingWorkChain.get_builder_from_protocol(
+        pw_code, {'x': orm.StructureData(ase=sige)}, dft=DFTConfig(pseudo_family='MLIPAutoPipe/Debian/PBE')
+    )
+    system = builder.dft.pw.parameters['SYSTEM']
+    # Si (44 Ry) is harder than Ge (30 Ry): every label uses the larger, so energies are comparable.
+    assert (system['ecutwfc'], system['ecutrho']) == (44.0, 352.0)
+    assert set(builder.dft.pw.pseudos) == {'Si', 'Ge'}
+    assert 'structure' not in builder.dft.pw
+
+
+def test_validator_rejects_missing_pseudo(builder, si_atoms):
+    ge = si_atoms.copy()
+    ge.symbols[:] = 'Ge'
+    builder.structures = {'ge': orm.StructureData(ase=ge)}
+    with pytest.raises(ValueError, match=r"no pseudopotential for \['Ge'\]"):
+        instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+
+
+def test_inputs_per_structure(builder, structures):
+    process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    big = orm.StructureData(ase=structures['a'].get_ase().repeat(2))
+    inputs = process._inputs_for(big)
+    assert inputs.pw.structure is big
+    assert set(inputs.pw.pseudos) == {'Si'}
+    # conv_thr scales with the number of atoms of each structure.
+    assert inputs.pw.parameters['ELECTRONS']['conv_thr'] == pytest.approx(16 * 1e-8)
+    assert process.ctx.pending == ['a', 'b']
+
+
+def test_batches_respect_max_concurrent(builder):
+    builder.max_concurrent = orm.Int(1)
+    process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    assert process.should_run_batch()
+    process.ctx.pending = process.ctx.pending[1:]  # as if the first batch (one label) had run
+    assert process.ctx.pending == ['b']
+
+
+def _pw_outputs(structure, energy=-215.0):
+    return fake_pw_outputs(structure, energy)
+
+
+def _process_with_children(builder, statuses, budget=0.25):
+    builder.failure_budget = orm.Float(budget)
+    process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    children = []
+    for key, status in zip(sorted(builder.structures), statuses):
+        outputs = _pw_outputs(builder.structures[key]) if status == 0 else {}
+        child = finished_workflow(status, outputs, exit_message=None if status == 0 else 'SCF did not converge')
+        process.ctx.launched[str(child.pk)] = key
+        children.append(child)
+    process.ctx.pending = []
+    process.ctx.children = children
+    process.inspect_batch()
+    return process
+
+
+def test_failures_within_budget_are_recorded_and_skipped(builder):
+    process = _process_with_children(builder, [0, 410], budget=0.5)
+    assert process.ctx.successes == ['a']
+    assert [f['key'] for f in process.ctx.failures] == ['b']
+    assert process.results() is None
+    training_set = process.outputs['training_set']
+    assert training_set.num_frames == 1
+    failures = process.outputs['failures'].get_dict()
+    assert failures['num_failed'] == 1
+    assert failures['failed'][0]['exit_status'] == 410
+    assert failures['failed'][0]['structure_uuid'] == builder.structures['b'].uuid
+    # The failed structure never reaches the training set.
+    assert builder.structures['b'].uuid not in {f.info['structure_uuid'] for f in training_set.get_frames()}
+
+
+def test_failures_over_budget_fail_the_work_chain(builder):
+    process = _process_with_children(builder, [0, 410], budget=0.25)
+    exit_code = process.results()
+    assert exit_code.status == LabellingWorkChain.exit_codes.ERROR_FAILURE_BUDGET_EXCEEDED.status
+    assert '1 of 2 labels failed' in exit_code.message
+    assert 'training_set' not in process.outputs
+    assert process.outputs['failures']['num_failed'] == 1
+
+
+def test_all_failed(builder):
+    process = _process_with_children(builder, [410, 300], budget=1.0)
+    assert process.results().status == LabellingWorkChain.exit_codes.ERROR_NO_SUCCESSFUL_LABELS.status
+
+
+@pytest.mark.integration
+def test_real_pw_labels_two_atom_si(pw_code, pseudo_families, si_atoms):
+    """Real pw.x on 2-atom Si (a few seconds): the training set holds its energy and forces."""
+    structures = {'si': orm.StructureData(ase=si_atoms)}
+    builder = LabellingWorkChain.get_builder_from_protocol(pw_code, structures, dft=DFTConfig(kpoints_distance=0.5))
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    training_set = results['training_set']
+    assert isinstance(training_set, TrainingSetData)
+    (frame,) = training_set.get_frames()
+    assert frame.get_potential_energy() / 2 == pytest.approx(-107.8, abs=0.1)  # LDA Si.pz-vbc, eV/atom
+    assert np.abs(frame.get_forces()).max() < 1e-3  # ideal diamond: no forces by symmetry
+    children = node.called
+    pw_chain = next(c for c in children if c.process_label == 'PwBaseWorkChain')
+    assert pw_chain.is_finished_ok
+    assert frame.info['workchain_uuid'] == pw_chain.uuid
+    assert results['failures']['num_failed'] == 0
