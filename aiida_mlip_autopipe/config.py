@@ -89,9 +89,12 @@ def check_relative_path(value: str, what: str = 'path') -> str:
 
 
 class _Section(BaseModel):
-    """Base of every section: unknown keys are errors, values are checked on assignment."""
+    """Base of every section: unknown keys are errors, values are checked on assignment.
 
-    model_config = ConfigDict(extra='forbid', validate_assignment=True, frozen=False)
+    Numbers must be finite: ``.inf`` or ``.nan`` in YAML are errors, not silent extremes.
+    """
+
+    model_config = ConfigDict(extra='forbid', validate_assignment=True, frozen=False, allow_inf_nan=False)
 
 
 Prototype = Literal[
@@ -334,8 +337,9 @@ class SurrogateConfig(_Section):
     energy_window: float = Field(
         default=2.0,
         gt=0,
-        description='Reject candidates whose energy/atom lies farther than this from the median energy/atom of '
-        'the candidates that passed the force check (eV/atom); catches both blow-ups and model holes.',
+        description='Reject candidates whose energy/atom lies farther than this (eV/atom) from the trend of the '
+        'candidates that passed the force check (per-element reference energies fitted to them, so different '
+        'compositions compare fairly); catches both blow-ups and model holes.',
     )
     min_distance_factor: float = Field(
         default=0.5,
@@ -425,6 +429,30 @@ class DFTConfig(_Section):
                 raise ValueError(f'unknown namelist {key!r}{hint} (allowed: {", ".join(sorted(allowed))})')
         return value
 
+    @field_validator('parameters')
+    @classmethod
+    def _labelling_parameters(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # Keys that AiiDA sets from the structure and the run folder (PwCalculation refuses
+        # them at submission, after nodes exist), and settings a label cannot do without.
+        blocked = {
+            'CONTROL': {'pseudo_dir', 'outdir', 'prefix'},
+            'SYSTEM': {'celldm', 'nat', 'ntyp', 'a', 'b', 'c', 'cosab', 'cosac', 'cosbc', 'ibrav'},
+        }
+        for namelist, keys in value.items():
+            if not isinstance(keys, dict):
+                continue
+            for key in sorted(set(keys) & blocked.get(namelist, set())):
+                raise ValueError(f'{namelist}.{key} is set by AiiDA from the structure and the run; remove it')
+        control = value.get('CONTROL', {}) if isinstance(value.get('CONTROL'), dict) else {}
+        if control.get('calculation', 'scf') != 'scf':
+            raise ValueError(
+                f"CONTROL.calculation = {control['calculation']!r}: labels are single-point 'scf' runs; remove it"
+            )
+        for key in ('tprnfor', 'tstress'):
+            if control.get(key, True) is not True:
+                raise ValueError(f'CONTROL.{key} = {control[key]!r}: labels need forces and stress; remove it')
+        return value
+
     @field_validator('starting_magnetization')
     @classmethod
     def _magnetization(cls, value: dict[str, float] | None) -> dict[str, float] | None:
@@ -463,19 +491,21 @@ class RepulsionConfig(_Section):
     ``delta``. The inner cutoff is set deliberately *below* the shortest distance MD can
     reach, never at the shortest distance of the training data (pacemaker's
     ``repulsion: auto``), which puts the switching region right where the next MD steps
-    go and gives force spikes of tens of eV/Å there.
+    go and gives force spikes of tens of eV/Å there. Between the inner cutoff and the
+    training data ACE extrapolates; the extrapolation grade flags it.
     """
 
     inner_cutoff: float | dict[str, float] | None = Field(
         default=None,
         description='Inner cutoff in Å: one value for every pair, per pair as {"Si-Ge": 1.3, ...}, or unset for '
-        'covalent_fraction × (sum of the two covalent radii), e.g. 1.22 Å for Si–Si.',
+        'covalent_fraction × (sum of the two covalent radii), e.g. 1.665 Å for Si–Si.',
     )
     covalent_fraction: float = Field(
-        default=0.55,
+        default=0.75,
         gt=0.1,
-        le=0.9,
-        description='Fraction of the covalent bond length used as inner cutoff when inner_cutoff is unset.',
+        le=0.95,
+        description='Fraction of the covalent bond length used as inner cutoff when inner_cutoff is unset: a '
+        'distance thermal MD does not reach (for Si 1.665 Å against a 2.35 Å bond).',
     )
     delta: float | None = Field(
         default=None,
@@ -647,31 +677,114 @@ class TrainingConfig(_Section):
 
 
 class ExtractionConfig(_Section):
-    """How uncertain local environments are cut out of MD frames."""
+    """How uncertain local environments are cut out of MD frames (``extract_uncertain_environments``).
 
+    Atoms whose extrapolation grade reaches ``gamma_threshold`` are centres; centres closer
+    than ``merge_distance`` form one environment. Its core is every atom within
+    ``core_radius`` (default: the ACE cutoff) of a centre, wrapped in a ``buffer`` shell,
+    in an orthorhombic periodic box; see :mod:`aiida_mlip_autopipe.exploration.extraction`.
+    """
+
+    gamma_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description='Atoms with gamma at or above this are centres. Default: exploration.gamma_lower.',
+    )
+    core_radius: float | None = Field(
+        default=None, gt=0, le=15, description='Core radius in Å around each centre. Default: the ACE cutoff.'
+    )
     buffer: float = Field(default=2.0, ge=0, le=10, description='Buffer shell in Å beyond the ACE cutoff core.')
     max_atoms: int = Field(
-        default=16, ge=1, le=5000, description='Largest box DFT will label; smaller frames go whole.'
+        default=16,
+        ge=1,
+        le=5000,
+        description='Frames with at most this many atoms are labelled whole (every atom core); larger frames are '
+        'cut, unless the cut-out would hold as many atoms as the frame.',
+    )
+    max_box_atoms: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description='Largest structure DFT is asked to label; bigger cut-outs are skipped and reported.',
     )
     max_environments: int = Field(default=8, ge=1, le=100_000, description='Cap per generation.')
     merge_distance: float = Field(default=3.0, ge=0, le=20, description='Merge high-gamma atoms closer than this (Å).')
+    duplicate_threshold: float = Field(
+        default=0.05,
+        ge=0,
+        le=10,
+        description='Environments whose normalised SOAP fingerprints (mean over their centres) are closer than '
+        'this (Euclidean; 0 identical, 1.41 orthogonal) are near-duplicates; the one with the higher gamma is kept.',
+    )
+    min_distance_factor: float = Field(
+        default=0.7,
+        gt=0,
+        lt=1.5,
+        description='At the seam of a cut-out box, atoms closer than this fraction of the sum of their covalent '
+        'radii to another atom are removed (the farther from the centres goes).',
+    )
+
+    @model_validator(mode='after')
+    def _radii(self) -> ExtractionConfig:
+        if self.max_box_atoms < self.max_atoms:
+            raise ValueError(f'max_box_atoms ({self.max_box_atoms}) must be at least max_atoms ({self.max_atoms})')
+        return self
+
+    def settings(
+        self, cutoff: float, gamma_lower: float, buffer_force_weight: float, generation: int
+    ) -> dict[str, Any]:
+        """The ``settings`` Dict content of ``extract_uncertain_environments`` for one generation."""
+        return {
+            'gamma_threshold': self.gamma_threshold if self.gamma_threshold is not None else gamma_lower,
+            'core_radius': self.core_radius if self.core_radius is not None else cutoff,
+            'buffer': self.buffer,
+            'max_atoms': self.max_atoms,
+            'max_box_atoms': self.max_box_atoms,
+            'max_environments': self.max_environments,
+            'merge_distance': self.merge_distance,
+            'duplicate_threshold': self.duplicate_threshold,
+            'min_distance_factor': self.min_distance_factor,
+            'buffer_weight': buffer_force_weight,
+            'generation': generation,
+        }
 
 
 class ExplorationConfig(_Section):
-    """LAMMPS MD on the fitted potential with extrapolation-grade monitoring."""
+    """LAMMPS MD on the fitted potential with extrapolation-grade monitoring (``LammpsCalculation``)."""
 
     code: str = Field(default='lammps@localhost', description='Label of the AiiDA code for LAMMPS.')
     ensemble: Literal['nvt', 'npt'] = 'nvt'
+    thermostat: Literal['nose-hoover', 'langevin'] = Field(
+        default='nose-hoover',
+        description='Nosé-Hoover (fix nvt/npt) or Langevin (fix langevin with nve/nph; samples small cells better).',
+    )
     temperatures: list[Annotated[float, Field(gt=0, le=10000)]] = Field(
         default_factory=lambda: [300.0, 900.0], min_length=1, description='MD temperatures in K.'
+    )
+    ramp_factor: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description='Each MD ramps its temperature linearly from T to ramp_factor × T (1: constant temperature).',
     )
     pressures: list[Annotated[float, Field(ge=-1e6, le=1e7)]] = Field(
         default_factory=lambda: [0.0], min_length=1, description='NPT pressures in bar.'
     )
+    pressure_coupling: Literal['iso', 'aniso', 'tri'] = Field(
+        default='iso', description='NPT cell coupling: iso, aniso, or tri (full triclinic).'
+    )
     timestep: float = Field(default=0.001, gt=0, le=0.01, description='Time step in ps (LAMMPS metal units).')
+    tdamp: float | None = Field(default=None, gt=0, le=10, description='Thermostat damping in ps (default 100 steps).')
+    pdamp: float | None = Field(default=None, gt=0, le=100, description='Barostat damping in ps (default 1000 steps).')
     n_steps: int = Field(default=2000, ge=1, le=100_000_000)
-    thermo_interval: int = Field(default=10, ge=1)
-    dump_interval: int = Field(default=10, ge=1)
+    thermo_interval: int = Field(default=10, ge=1, description='Steps between thermo lines (the max-gamma series).')
+    dump_interval: int = Field(default=10, ge=1, description='Steps between dumps of uncertain frames.')
+    gamma_interval: int | None = Field(
+        default=None,
+        ge=1,
+        description='Steps between extrapolation-grade evaluations (fix pair N); default gcd(thermo, dump '
+        'intervals). thermo_interval, dump_interval and n_steps must be multiples of it.',
+    )
     gamma_lower: float = Field(default=2.0, gt=0, description='Frames with max gamma above this are dumped.')
     gamma_upper: float = Field(default=10.0, gt=0, description='The run halts when max gamma exceeds this.')
     supercell_atoms: int = Field(
@@ -692,7 +805,45 @@ class ExplorationConfig(_Section):
             raise ValueError(f'gamma_lower ({self.gamma_lower}) must be below gamma_upper ({self.gamma_upper})')
         if self.dump_interval > self.n_steps:
             raise ValueError(f'dump_interval ({self.dump_interval}) exceeds n_steps ({self.n_steps})')
+        every = self.gamma_interval or math.gcd(self.thermo_interval, self.dump_interval)
+        for name in ('thermo_interval', 'dump_interval', 'n_steps'):
+            value = getattr(self, name)
+            if value % every:
+                raise ValueError(
+                    f'{name} ({value}) must be a multiple of the gamma interval ({every}): LAMMPS has extrapolation '
+                    'grades only on those steps (set gamma_interval, or make the intervals divide n_steps)'
+                )
+        if max(self.temperatures) * self.ramp_factor > 20000:
+            raise ValueError(f'ramp_factor {self.ramp_factor} drives the hottest MD above 20000 K')
         return self
+
+    def md_settings(
+        self, temperature: float, seed: int, pressure: float | None = None, stable_fraction: float = 0.0
+    ) -> dict[str, Any]:
+        """The ``settings`` Dict content of one ``LammpsCalculation`` at ``temperature`` (K) and ``pressure`` (bar).
+
+        ``seed`` is folded into LAMMPS' accepted range (1 to 900 000 000).
+        """
+        end = temperature * self.ramp_factor
+        return {
+            'ensemble': self.ensemble,
+            'thermostat': self.thermostat,
+            'temperature': float(temperature),
+            'temperature_end': None if self.ramp_factor == 1.0 else float(end),
+            'pressure': float(self.pressures[0] if pressure is None else pressure),
+            'pressure_coupling': self.pressure_coupling,
+            'timestep': self.timestep,
+            'n_steps': self.n_steps,
+            'thermo_interval': self.thermo_interval,
+            'dump_interval': self.dump_interval,
+            'gamma_interval': self.gamma_interval,
+            'gamma_lower': self.gamma_lower,
+            'gamma_upper': self.gamma_upper,
+            'seed': int(seed) % 900_000_000 + 1,
+            'tdamp': self.tdamp,
+            'pdamp': self.pdamp,
+            'stable_fraction': stable_fraction,
+        }
 
 
 class FailureBudget(_Section):
@@ -722,6 +873,13 @@ class LoopConfig(_Section):
     failure_budget: FailureBudget = Field(default_factory=FailureBudget)
     calibrate_gamma: bool = Field(default=False, description='Adjust gamma_lower from measured force errors.')
     gamma_bounds: tuple[float, float] = Field(default=(1.5, 5.0), description='Bounds for the calibrated gamma_lower.')
+    calibration_error: float = Field(
+        default=0.3,
+        gt=0,
+        le=100,
+        description='Per-atom force error (eV/Å) that gamma should flag; calibration finds the gamma where '
+        'the mean error crosses it.',
+    )
 
     @field_validator('gamma_bounds')
     @classmethod
@@ -738,7 +896,13 @@ class ValidationConfig(_Section):
     ev_points: int = Field(default=7, ge=3, le=51, description='Points on the energy–volume curve.')
     ev_strain: float = Field(default=0.04, gt=0, le=0.2, description='Linear strain range ± of the E–V curve.')
     phonons: bool = True
-    phonon_supercell: int = Field(default=2, ge=1, le=6, description='Phonopy supercell multiple.')
+    phonon_supercell: int = Field(
+        default=2, ge=1, le=6, description='Phonopy supercell multiple of the primitive cell.'
+    )
+    phonon_displacement: float = Field(default=0.01, gt=0, le=0.1, description='Finite displacement in Å.')
+    phonon_dft_max_atoms: int = Field(
+        default=16, ge=1, le=1000, description='Label displaced supercells with DFT only up to this many atoms.'
+    )
     md_steps: int = Field(default=1000, ge=10, le=10_000_000, description='Stability MD at the highest temperature.')
 
 
@@ -775,8 +939,6 @@ class MLIPConfig(_Section):
                 )
             if isinstance(op, AntisiteOperation) and len(self.target.elements) < 2:
                 raise ValueError('generator.operations: antisite needs at least two elements in target.elements')
-        if self.exploration.extraction.buffer + self.training.cutoff <= 0:  # pragma: no cover - guarded by Field
-            raise ValueError('exploration.extraction.buffer must be positive')
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -925,7 +1087,12 @@ def _problems_from(error: ValidationError, data: Any) -> list[tuple[str, Any, st
             close = difflib.get_close_matches(str(item.get('input')), allowed, n=1)
             if close:
                 message = f"{message}; did you mean '{close[0]}'?"
-        problems.append((_dotted(clean), _value_at(data, clean), message))
+        named = re.match(r'^([a-z_]+(?:\.[a-z_]+)+): (.+)$', message, re.DOTALL) if not clean else None
+        if named:
+            # A check across sections names its field first ('generator.operations: ...').
+            clean, message = tuple(named.group(1).split('.')), named.group(2)
+        # A whole-config check has no single field: its message names the fields instead.
+        problems.append((_dotted(clean), _value_at(data, clean) if clean else _MISSING, message))
     return problems
 
 
@@ -933,10 +1100,84 @@ def parse_config(data: Any, source: str | None = None) -> MLIPConfig:
     """Validate a mapping (from YAML or a stored ``Dict``) into an :class:`MLIPConfig`."""
     if not isinstance(data, Mapping):
         raise ConfigError([('', data, 'the configuration must be a mapping of sections (target:, dft:, ...)')], source)
+    booleans = _boolean_problems(MLIPConfig, data)
     try:
-        return MLIPConfig.model_validate(dict(data))
+        config = MLIPConfig.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(_problems_from(exc, data), source) from None
+        flagged = {loc for loc, _, _ in booleans}
+        problems = [p for p in _problems_from(exc, data) if p[0] not in flagged]
+        raise ConfigError(booleans + problems, source) from None
+    if booleans:
+        raise ConfigError(booleans, source)
+    return config
+
+
+def _takes_number_not_bool(annotation: Any) -> bool:
+    """Whether a field takes ``int`` or ``float`` but not ``bool`` (pydantic would read ``yes`` as 1)."""
+    import typing
+
+    def flatten(a: Any) -> set[Any]:
+        args = typing.get_args(a)
+        return {a} if not args else set().union(*(flatten(x) for x in args))
+
+    kinds = flatten(annotation)
+    return bool(kinds & {int, float}) and not kinds & {bool, Any}
+
+
+def _boolean_problems(model: type[BaseModel], data: Any, loc: tuple[Any, ...] = ()) -> list[tuple[str, Any, str]]:
+    """YAML booleans (``yes``, ``true``) given where a number is expected, anywhere in ``data``."""
+    problems: list[tuple[str, Any, str]] = []
+    if not isinstance(data, Mapping):
+        return problems
+    for key, value in data.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        where = (*loc, key)
+        if isinstance(value, bool):
+            if _takes_number_not_bool(field.annotation):
+                problems.append((_dotted(where), value, f'got the boolean {str(value).lower()}; give a number'))
+            continue
+        inner = _inner_model(field.annotation)
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            continue
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            member = inner
+            if inner in _union_members(None) and isinstance(item, Mapping):
+                kinds = {m.model_fields['kind'].default: m for m in _union_members(None)}
+                member = kinds.get(item.get('kind'), inner)
+            problems += _boolean_problems(member, item, where if index is None else (*where, index))
+    return problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word, so a second ``dft:`` section
+    would silently replace the first.
+    """
+
+
+def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == 'tag:yaml.org,2002:merge':
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # an unhashable key; the schema rejects it later
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f'key {key!r} appears twice in one mapping; keep one of them', key_node.start_mark
+            )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
 def load_config(path: str | Path) -> MLIPConfig:
@@ -945,7 +1186,13 @@ def load_config(path: str | Path) -> MLIPConfig:
     if not path.is_file():
         raise ConfigError([('', str(path), 'config file not found; give the path to a YAML file')], str(path))
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [('', _MISSING, f'not a text file: byte {exc.start} is not UTF-8; give a YAML file')], str(path)
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
@@ -960,15 +1207,23 @@ def load_config(path: str | Path) -> MLIPConfig:
         resolved = Path(target.structure_file).expanduser()
         if not resolved.is_absolute():
             resolved = (path.parent / resolved).resolve()
-        problems = check_structure_file(resolved, target.elements)
+        # An explicit composition must match a structure file that already holds several species.
+        composition = target.composition if 'composition' in target.model_fields_set else None
+        problems = check_structure_file(resolved, target.elements, composition=composition)
         if problems:
             raise ConfigError([('target.structure_file', target.structure_file, p) for p in problems], str(path))
         target.structure_file = str(resolved)
     return config
 
 
-def check_structure_file(path: Path, elements: list[str], min_distance: float = 0.5) -> list[str]:
-    """Problems with a user structure file: unreadable, empty, wrong elements, overlapping atoms."""
+def check_structure_file(
+    path: Path, elements: list[str], min_distance: float = 0.5, composition: Mapping[str, float] | None = None
+) -> list[str]:
+    """Problems with a user structure file: unreadable, empty, wrong elements, overlapping atoms.
+
+    :param composition: when given and the file holds several species, each species' count
+        must be the whole number of atoms closest to its fraction.
+    """
     if not path.is_file():
         return [f'file {str(path)!r} not found']
     if path.stat().st_size == 0:
@@ -983,21 +1238,38 @@ def check_structure_file(path: Path, elements: list[str], min_distance: float = 
         atoms = atoms[0] if atoms else None
     if atoms is None or len(atoms) == 0:
         return [f'file {str(path)!r} holds no atoms']
+    import numpy as np
+
     problems = []
-    unknown = sorted(set(atoms.get_chemical_symbols()) - set(elements))
+    symbols = atoms.get_chemical_symbols()
+    unknown = sorted(set(symbols) - set(elements))
     if unknown:
         problems.append(f'contains {unknown}, which are not in target.elements {elements}')
-    if not all(atoms.pbc) or atoms.cell.rank < 3:
+    present = sorted(set(symbols))
+    if composition and len(present) > 1 and not unknown:
+        found = {e: symbols.count(e) / len(symbols) for e in present}
+        off = {e for e in present if abs(symbols.count(e) - composition.get(e, 0.0) * len(symbols)) > 0.5 + 1e-9}
+        missing = sorted(e for e in composition if e not in found)
+        if off or missing:
+            shown = ', '.join(f'{e} {f:.3g}' for e, f in found.items())
+            problems.append(
+                f'holds {shown}, which does not match target.composition {dict(composition)}; '
+                'fix one of them (or leave composition out to use the file as it is)'
+            )
+    if not (np.isfinite(atoms.positions).all() and np.isfinite(atoms.cell.array).all()):
+        problems.append('positions or cell contain NaN or infinity')
+    elif not all(atoms.pbc) or atoms.cell.rank < 3:
         problems.append('the structure must be a 3D periodic crystal with a full cell')
-    elif len(atoms) > 1:
+    elif abs(atoms.cell.volume) < 1e-3:
+        problems.append(f'the cell vectors are linearly dependent (volume {atoms.cell.volume:.3g} Å³)')
+    else:
         from ase.neighborlist import neighbor_list
 
         i, j, d = neighbor_list('ijd', atoms, min_distance)
         if len(d):
-            problems.append(
-                f'atoms {int(i[0])} and {int(j[0])} are {float(d.min()):.3f} Å apart '
-                f'(< {min_distance} Å): overlapping atoms'
-            )
+            k = int(np.argmin(d))
+            pair = f'atom {int(i[k])} and its periodic image' if i[k] == j[k] else f'atoms {int(i[k])} and {int(j[k])}'
+            problems.append(f'{pair} are {float(d[k]):.3f} Å apart (< {min_distance} Å): overlapping atoms')
     return problems
 
 
@@ -1022,8 +1294,27 @@ def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[
             )
         )
     else:
+        from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily, PseudoPotentialFamily
+
         elements = getattr(family, 'elements', None)
-        if elements is not None:
+        if not isinstance(family, PseudoPotentialFamily):
+            problems.append(
+                (
+                    'dft.pseudo_family',
+                    config.dft.pseudo_family,
+                    f'the group {family.label!r} is a {type(family).__name__}, not a pseudopotential family; '
+                    'list the families with `aiida-pseudo list`',
+                )
+            )
+        elif config.dft.ecutwfc is None and not isinstance(family, CutoffsPseudoPotentialFamily):
+            problems.append(
+                (
+                    'dft.pseudo_family',
+                    config.dft.pseudo_family,
+                    'family has no recommended cutoffs; set dft.ecutwfc and dft.ecutrho',
+                )
+            )
+        if elements is not None and isinstance(family, PseudoPotentialFamily):
             missing = sorted(set(config.target.elements) - set(elements))
             if missing:
                 problems.append(
@@ -1035,12 +1326,41 @@ def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[
                     )
                 )
     if check_codes:
-        for section in ('dft', 'training', 'exploration'):
+        for section, plugin in _CODE_PLUGINS.items():
             label = getattr(config, section).code
             try:
-                orm.load_code(label)
+                code = orm.load_code(label)
             except (NotExistent, MultipleObjectsError, ValueError) as exc:
                 problems.append(
                     (f'{section}.code', label, f'{exc}; run `aiida-mlip-autopipe setup` or `verdi code list`')
                 )
+                continue
+            problems += [(f'{section}.code', label, message) for message in _code_problems(code, plugin)]
+    return problems
+
+
+#: The CalcJob plugin each section's code must run.
+_CODE_PLUGINS = {
+    'dft': 'quantumespresso.pw',
+    'training': 'mlip_autopipe.pacemaker',
+    'exploration': 'mlip_autopipe.lammps',
+}
+
+
+def _code_problems(code: Any, plugin: str) -> list[str]:
+    """A code set up for another plugin, or whose executable has vanished from this machine."""
+    problems = []
+    default = getattr(code, 'default_calc_job_plugin', None)
+    if default is not None and default != plugin:
+        problems.append(f'code {code.full_label} is set up for {default!r}, not {plugin!r}; choose a {plugin} code')
+    executable = getattr(code, 'filepath_executable', None)
+    computer = getattr(code, 'computer', None)
+    if executable is not None and computer is not None and computer.transport_type == 'core.local':
+        import os
+
+        if not (Path(str(executable)).is_file() and os.access(str(executable), os.X_OK)):
+            problems.append(
+                f'executable {executable} of code {code.full_label} is missing or not executable; '
+                'rerun `aiida-mlip-autopipe setup`'
+            )
     return problems

@@ -49,6 +49,16 @@ class AcePotentialData(orm.FolderData):
             content = pyyaml.safe_load(io.StringIO(text))
         except pyyaml.YAMLError as exc:
             raise ValueError(f'potential YAML cannot be read: {exc}') from None
+        if isinstance(content, dict) and 'elements' not in content and isinstance(content.get('species'), list):
+            # pacemaker's output_potential.yaml is a B-basis file: one block per element
+            # ('Si') and per element pair ('Si Ge'), cutoffs in rcutij, functions in nbody.
+            blocks = [b for b in content['species'] if isinstance(b, dict)]
+            elements = [str(b['speciesblock']) for b in blocks if len(str(b.get('speciesblock', '')).split()) == 1]
+            cutoffs = [float(b['rcutij']) for b in blocks if 'rcutij' in b]
+            self.base.attributes.set('elements', elements)
+            self.base.attributes.set('cutoff', max(cutoffs) if cutoffs else None)
+            self.base.attributes.set('number_of_functions', sum(len(b.get('nbody') or []) for b in blocks))
+            return
         if not isinstance(content, dict) or 'elements' not in content:
             raise ValueError('potential YAML has no "elements": is it a pacemaker output_potential.yaml?')
         self.base.attributes.set('elements', list(content['elements']))

@@ -18,7 +18,15 @@ from aiida import orm
 __all__ = ('TrainingSetData',)
 
 #: Per-frame ``info`` keys that the set keeps (besides the calculator results).
-FRAME_INFO_KEYS = ('source_uuid', 'workchain_uuid', 'structure_uuid', 'generation', 'origin', 'name')
+FRAME_INFO_KEYS = (
+    'source_uuid',
+    'workchain_uuid',
+    'structure_uuid',
+    'structure_label',
+    'generation',
+    'origin',
+    'name',
+)
 #: Per-atom array of force weights: 1 for core atoms, lower for buffer atoms of cut-outs.
 FORCE_WEIGHT_ARRAY = 'force_weight'
 
@@ -91,66 +99,39 @@ class TrainingSetData(orm.SinglefileData):
             frames = read(handle, index=':', format='extxyz')
         return list(frames)
 
-    def to_dataframe(self, buffer_weight: float | None = None) -> Any:
-        """Pacemaker's pandas DataFrame (``name, ase_atoms, energy, energy_corrected, forces, stress``).
+    def to_dataframe(self, buffer_weight: float | None = None, weights: bool | None = None) -> Any:
+        """Pacemaker's pandas DataFrame (``name, ase_atoms, energy, energy_corrected, forces``, ...).
 
-        ``energy_corrected`` equals ``energy``: pacemaker subtracts its own reference
-        energies (``reference_energy: auto``). With ``buffer_weight`` given, per-atom
-        force weights from the frames (1 for core, lower for buffer) are written to a
-        ``w_forces`` column and ``w_energy`` is 1 per structure.
+        See :func:`aiida_mlip_autopipe.training.export.frames_to_dataframe`: stress and
+        the frames' provenance keys (``source_uuid``...) come along; with ``weights``
+        (or, for backward compatibility, any ``buffer_weight``) the per-atom force
+        weights of the frames go into pacemaker's ``w_forces`` column (1 where a frame
+        has none) and ``w_energy`` is 1 per structure.
         """
-        import pandas as pd
+        from aiida_mlip_autopipe.training.export import frames_to_dataframe
 
-        rows = []
-        for i, atoms in enumerate(self.get_frames()):
-            results = atoms.calc.results
-            bare = atoms.copy()
-            bare.calc = None
-            for key in list(bare.arrays):
-                if key not in ('numbers', 'positions'):
-                    del bare.arrays[key]
-            bare.info = {}
-            row = {
-                'name': atoms.info.get('name') or atoms.info.get('source_uuid') or f'frame_{i:05d}',
-                'ase_atoms': bare,
-                'energy': float(results['energy']),
-                'energy_corrected': float(results['energy']),
-                'forces': np.asarray(results['forces'], dtype=float),
-                'source_uuid': atoms.info.get('source_uuid'),
-            }
-            if 'stress' in results:
-                row['stress'] = np.asarray(results['stress'], dtype=float)
-            if buffer_weight is not None:
-                weights = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
-                row['w_forces'] = (
-                    np.ones(len(atoms)) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
-                )
-                row['w_energy'] = 1.0
-            rows.append(row)
-        return pd.DataFrame(rows)
+        use_weights = weights if weights is not None else buffer_weight is not None
+        return frames_to_dataframe(self.get_frames(), weights=use_weights)
 
     @classmethod
     def from_dataframe(cls, frame: Any, **kwargs: Any) -> TrainingSetData:
-        """Inverse of :meth:`to_dataframe` (weights and source UUIDs are kept)."""
-        from ase.calculators.singlepoint import SinglePointCalculator
+        """Inverse of :meth:`to_dataframe` (weights and provenance keys are kept)."""
+        from aiida_mlip_autopipe.training.export import dataframe_to_frames
 
-        frames = []
-        for row in frame.itertuples(index=False):
-            atoms = row.ase_atoms.copy()
-            results = {'energy': float(row.energy), 'forces': np.asarray(row.forces, dtype=float)}
-            stress = getattr(row, 'stress', None)
-            if stress is not None and not (isinstance(stress, float) and np.isnan(stress)):
-                results['stress'] = np.asarray(stress, dtype=float)
-            atoms.calc = SinglePointCalculator(atoms, **results)
-            atoms.info['name'] = row.name
-            uuid = getattr(row, 'source_uuid', None)
-            if uuid is not None:
-                atoms.info['source_uuid'] = uuid
-            weights = getattr(row, 'w_forces', None)
-            if weights is not None:
-                atoms.arrays[FORCE_WEIGHT_ARRAY] = np.asarray(weights, dtype=float)
-            frames.append(atoms)
-        return cls.from_frames(frames, **kwargs)
+        return cls.from_frames(dataframe_to_frames(frame), **kwargs)
+
+    @classmethod
+    def from_extxyz(cls, path: str, **kwargs: Any) -> TrainingSetData:
+        """An unstored set from an extxyz file whose frames carry energy and forces."""
+        from aiida_mlip_autopipe.training.export import read_extxyz
+
+        return cls.from_frames(read_extxyz(path), **kwargs)
+
+    def write_pacemaker_dataset(self, path: str, weights: bool = True) -> None:
+        """Write the set as pacemaker's gzip-pickled DataFrame (pickle protocol 4)."""
+        from aiida_mlip_autopipe.training.export import write_pacemaker_dataset
+
+        write_pacemaker_dataset(self.get_frames(), path, weights=weights)
 
     def write_extxyz(self, path: str) -> None:
         """Write the set to ``path`` (extxyz, readable by ASE and most MLIP codes)."""

@@ -1,0 +1,167 @@
+"""Training data in and out: extended XYZ (for people and other codes) and pacemaker's DataFrame.
+
+Both directions keep energy, forces, stress, the per-atom force weights and the
+provenance keys of every frame (``source_uuid`` and friends), so a set exported for a
+fit, or to another MLIP code, can always be traced back to the DFT runs that made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = (
+    'FORCE_WEIGHT_ARRAY',
+    'FRAME_INFO_KEYS',
+    'dataframe_to_frames',
+    'frames_to_dataframe',
+    'read_extxyz',
+    'read_pacemaker_dataset',
+    'write_extxyz',
+    'write_pacemaker_dataset',
+)
+
+#: Per-frame ``info`` keys that travel with a frame (besides the labels).
+FRAME_INFO_KEYS = ('source_uuid', 'workchain_uuid', 'structure_uuid', 'generation', 'origin', 'name')
+#: Per-atom array of force weights: 1 for core atoms, lower for buffer atoms of cut-outs.
+FORCE_WEIGHT_ARRAY = 'force_weight'
+#: Pacemaker's weight columns: per structure (energy) and per atom (forces).
+ENERGY_WEIGHT_COLUMN = 'w_energy'
+FORCE_WEIGHT_COLUMN = 'w_forces'
+
+
+def _labels(atoms: Any) -> dict[str, Any]:
+    calc = atoms.calc
+    if calc is None or 'energy' not in calc.results or 'forces' not in calc.results:
+        raise ValueError('every frame needs energy and forces in atoms.calc.results')
+    return calc.results
+
+
+def frames_to_dataframe(frames: Sequence[Any], weights: bool = True) -> Any:
+    """Pacemaker's DataFrame from labelled ASE frames.
+
+    Columns: ``name, ase_atoms, energy, energy_corrected, forces`` (what pacemaker
+    reads), ``stress`` where known (eV/Å³, ASE Voigt order; pacemaker ignores it),
+    every key of ``FRAME_INFO_KEYS`` present in any frame, and with ``weights``
+    pacemaker's ``w_energy`` (1 per structure) and ``w_forces`` (the frame's per-atom
+    ``force_weight``, else 1). Pacemaker uses these two columns as given and
+    normalises them over the set, so unweighted frames are fitted exactly as with its
+    default uniform weighting. ``energy_corrected`` equals ``energy``; the fit
+    subtracts its reference energies itself.
+    """
+    import pandas as pd
+
+    rows = []
+    info_keys = [k for k in FRAME_INFO_KEYS if k != 'name' and any(k in f.info for f in frames)]
+    for index, atoms in enumerate(frames):
+        results = _labels(atoms)
+        bare = atoms.copy()
+        bare.calc = None
+        bare.info = {}
+        for key in list(bare.arrays):
+            if key not in ('numbers', 'positions'):
+                del bare.arrays[key]
+        energy = float(results['energy'])
+        row: dict[str, Any] = {
+            'name': str(atoms.info.get('name') or atoms.info.get('source_uuid') or f'frame_{index:05d}'),
+            'ase_atoms': bare,
+            'energy': energy,
+            'energy_corrected': energy,
+            'forces': np.asarray(results['forces'], dtype=float).reshape(len(atoms), 3),
+            'stress': np.asarray(results['stress'], dtype=float) if 'stress' in results else None,
+        }
+        for key in info_keys:
+            row[key] = atoms.info.get(key)
+        if weights:
+            per_atom = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
+            w = np.ones(len(atoms)) if per_atom is None else np.asarray(per_atom, dtype=float).reshape(-1)
+            if w.shape != (len(atoms),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f'frame {index}: force_weight must hold one finite weight >= 0 per atom')
+            row[ENERGY_WEIGHT_COLUMN] = 1.0
+            row[FORCE_WEIGHT_COLUMN] = w
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame) and frame['stress'].isna().all():
+        frame = frame.drop(columns=['stress'])
+    return frame
+
+
+def dataframe_to_frames(frame: Any) -> list[Any]:
+    """Labelled ASE frames from a pacemaker DataFrame (inverse of :func:`frames_to_dataframe`).
+
+    ``energy`` is the label (``energy_corrected`` is used only when ``energy`` is
+    missing); ``w_forces`` becomes the per-atom ``force_weight`` array.
+    """
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    columns = set(frame.columns)
+    if 'ase_atoms' not in columns or 'forces' not in columns:
+        raise ValueError('a pacemaker DataFrame needs ase_atoms and forces columns')
+    energy_column = 'energy' if 'energy' in columns else 'energy_corrected'
+    frames = []
+    for _, row in frame.iterrows():
+        atoms = row['ase_atoms'].copy()
+        atoms.calc = None
+        results: dict[str, Any] = {
+            'energy': float(row[energy_column]),
+            'forces': np.asarray(row['forces'], dtype=float),
+        }
+        stress = row.get('stress') if 'stress' in columns else None
+        if stress is not None and np.size(stress) in (6, 9) and np.all(np.isfinite(np.asarray(stress, dtype=float))):
+            results['stress'] = np.asarray(stress, dtype=float)
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        for key in FRAME_INFO_KEYS:
+            value = row.get(key) if key in columns else None
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                continue
+            if key == 'generation' and isinstance(value, float | np.floating) and float(value).is_integer():
+                value = int(value)  # pandas turns an int column with gaps into floats
+            atoms.info[key] = value.item() if isinstance(value, np.generic) else value
+        weights = row.get(FORCE_WEIGHT_COLUMN) if FORCE_WEIGHT_COLUMN in columns else None
+        if weights is not None and np.size(weights) == len(atoms):
+            w = np.asarray(weights, dtype=float)
+            if not np.allclose(w, 1.0):
+                atoms.arrays[FORCE_WEIGHT_ARRAY] = w
+        frames.append(atoms)
+    return frames
+
+
+def write_pacemaker_dataset(frames: Sequence[Any], path: str | Path, weights: bool = True) -> Path:
+    """Write ``frames`` as pacemaker reads them: a gzip-pickled DataFrame (pickle protocol 4)."""
+    path = Path(path)
+    frames_to_dataframe(frames, weights=weights).to_pickle(path, compression='gzip', protocol=4)
+    return path
+
+
+def read_pacemaker_dataset(path: str | Path) -> list[Any]:
+    """Frames from a pacemaker ``.pckl.gzip`` DataFrame (also pacemaker's ``fitting_data_info``)."""
+    import pandas as pd
+
+    return dataframe_to_frames(pd.read_pickle(Path(path), compression='gzip'))
+
+
+def write_extxyz(frames: Sequence[Any], path: str | Path) -> Path:
+    """Write labelled frames to an extended XYZ file (energy, forces, stress, info keys, force weights)."""
+    from ase.io import write
+
+    path = Path(path)
+    for atoms in frames:
+        _labels(atoms)
+    write(path, list(frames), format='extxyz')
+    return path
+
+
+def read_extxyz(path: str | Path) -> list[Any]:
+    """Labelled frames from an extended XYZ file; each must carry energy and forces."""
+    from ase.io import read
+
+    frames = list(read(Path(path), index=':', format='extxyz'))
+    for index, atoms in enumerate(frames):
+        try:
+            _labels(atoms)
+        except ValueError:
+            raise ValueError(f'{path}: frame {index} has no energy and forces') from None
+    return frames
