@@ -71,3 +71,17 @@ def si_atoms():
 def has_executable():
     """``has_executable(name)`` is the path of an executable on PATH or None."""
     return shutil.which
+
+
+#: The tiny real Si ACE potential of the LAMMPS/exploration tests (see its make_potential.py).
+SI_TINY_LAMMPS = FIXTURES / 'potentials' / 'si_tiny_lammps'
+
+
+@pytest.fixture
+def si_tiny_lammps_potential(aiida_profile):
+    """A stored ``AcePotentialData`` with the tiny real Si potential (yaml, yace, asi)."""
+    from aiida_mlip_autopipe.data.potential import AcePotentialData
+
+    return AcePotentialData.from_files(
+        SI_TINY_LAMMPS / 'potential.yaml', SI_TINY_LAMMPS / 'potential.yace', SI_TINY_LAMMPS / 'potential.asi'
+    ).store()
