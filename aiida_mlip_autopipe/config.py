@@ -225,9 +225,13 @@ class StrainOperation(_Section):
 
     kind: Literal['strain'] = 'strain'
     volumetric: tuple[float, float] = Field(
-        default=(-0.05, 0.05), description='Range of linear strain (fraction, e.g. -0.05 = 5 % compression).'
+        default=(-0.05, 0.05),
+        description='Range [low, high] of the isotropic linear strain, drawn uniformly (fraction, e.g. -0.05 = 5 % '
+        'compression per axis, about 14 % in volume).',
     )
-    shear: float = Field(default=0.03, ge=0, le=0.3, description='Maximum absolute shear strain component.')
+    shear: float = Field(
+        default=0.03, ge=0, le=0.3, description='Maximum absolute shear strain component (each of yz, xz, xy uniform).'
+    )
     copies: int = Field(default=2, ge=1, le=1000, description='Strained copies made of each input structure.')
     keep_input: bool = Field(default=True, description='Keep the unstrained inputs in the pool too.')
 
@@ -246,9 +250,13 @@ class RattleOperation(_Section):
     """Gaussian displacement of every atom."""
 
     kind: Literal['rattle'] = 'rattle'
-    stdev: float = Field(default=0.05, gt=0, le=0.5, description='Standard deviation of displacements in Å.')
-    copies: int = Field(default=2, ge=1, le=1000)
-    keep_input: bool = True
+    stdev: float = Field(
+        default=0.05, gt=0, le=0.5, description='Standard deviation in Å of the Gaussian displacement per axis.'
+    )
+    copies: int = Field(default=2, ge=1, le=1000, description='Rattled copies made of each input structure.')
+    keep_input: bool = Field(
+        default=True, description='Keep the unrattled inputs in the pool too (and as parents of the new ones).'
+    )
 
 
 class VacancyOperation(_Section):
@@ -256,8 +264,10 @@ class VacancyOperation(_Section):
 
     kind: Literal['vacancy'] = 'vacancy'
     count: int = Field(default=1, ge=1, le=100, description='Vacancies per structure.')
-    copies: int = Field(default=1, ge=1, le=1000)
-    keep_input: bool = True
+    copies: int = Field(default=1, ge=1, le=1000, description='Defective copies made of each input structure.')
+    keep_input: bool = Field(
+        default=True, description='Keep the perfect inputs in the pool too (and as parents of the new ones).'
+    )
 
 
 class AntisiteOperation(_Section):
@@ -265,8 +275,10 @@ class AntisiteOperation(_Section):
 
     kind: Literal['antisite'] = 'antisite'
     count: int = Field(default=1, ge=1, le=100, description='Swapped pairs per structure.')
-    copies: int = Field(default=1, ge=1, le=1000)
-    keep_input: bool = True
+    copies: int = Field(default=1, ge=1, le=1000, description='Copies with swapped pairs made of each input structure.')
+    keep_input: bool = Field(
+        default=True, description='Keep the unswapped inputs in the pool too (and as parents of the new ones).'
+    )
 
 
 class InterstitialOperation(_Section):
@@ -276,11 +288,17 @@ class InterstitialOperation(_Section):
     count: int = Field(default=1, ge=1, le=20, description='Interstitials per structure.')
     element: str | None = Field(default=None, description='Species to insert (default: first element).')
     sites: Literal['voronoi', 'tetrahedral', 'octahedral'] = Field(
-        default='voronoi', description='How candidate sites are found.'
+        default='voronoi',
+        description="Candidate sites: 'voronoi' (every vertex of the periodic Voronoi tessellation, the largest "
+        "empty spheres), 'tetrahedral' or 'octahedral' (holes enclosed by 4 or 6 atoms; diamond has no octahedral).",
     )
-    min_distance: float = Field(default=1.6, gt=0.5, le=4.0, description='Minimum distance in Å to existing atoms.')
-    copies: int = Field(default=1, ge=1, le=1000)
-    keep_input: bool = True
+    min_distance: float = Field(
+        default=1.6, gt=0.5, le=4.0, description='Minimum distance in Å to every atom, earlier insertions included.'
+    )
+    copies: int = Field(default=1, ge=1, le=1000, description='Copies with interstitials made of each input structure.')
+    keep_input: bool = Field(
+        default=True, description='Keep the unfilled inputs in the pool too (and as parents of the new ones).'
+    )
 
 
 Operation = Annotated[
@@ -292,11 +310,18 @@ Operation = Annotated[
 class SQSConfig(_Section):
     """Special quasirandom structures for alloys (icet)."""
 
-    n_structures: int = Field(default=1, ge=1, le=50, description='Independent SQS per supercell size.')
+    n_structures: int = Field(
+        default=1, ge=1, le=50, description='Independent SQS (different seeds) per supercell size.'
+    )
     cutoffs: list[Annotated[float, Field(gt=0, le=15)]] = Field(
         default_factory=lambda: [6.0, 4.5], description='Cluster-space cutoffs in Å (pairs, triplets, ...).'
     )
-    n_steps: int = Field(default=10000, ge=100, le=10_000_000, description='Monte Carlo steps.')
+    n_steps: int = Field(
+        default=10000,
+        ge=100,
+        le=10_000_000,
+        description='Simulated-annealing steps of icet on the fixed supercell (about 4 000 steps per second).',
+    )
 
 
 class GeneratorConfig(_Section):
@@ -307,15 +332,20 @@ class GeneratorConfig(_Section):
         default_factory=lambda: [StrainOperation(), RattleOperation()],
         description='Operations applied in this order; each maps the pool to a larger pool.',
     )
-    max_candidates: int = Field(default=200, ge=1, le=1_000_000, description='Cap on the pool size.')
+    max_candidates: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description='Cap on the pool size: the base structures plus a seeded random subset of the rest.',
+    )
 
 
 class DescriptorConfig(_Section):
     """SOAP descriptor parameters (dscribe)."""
 
     r_cut: float = Field(default=5.0, gt=1, le=12, description='SOAP cutoff in Å.')
-    n_max: int = Field(default=6, ge=1, le=20)
-    l_max: int = Field(default=4, ge=0, le=12)
+    n_max: int = Field(default=6, ge=1, le=20, description='Number of radial basis functions.')
+    l_max: int = Field(default=4, ge=0, le=12, description='Maximum degree of the spherical harmonics.')
     sigma: float = Field(default=0.5, gt=0, le=3, description='Gaussian width in Å.')
     pooling: Literal['mean', 'max', 'mean_max'] = Field(
         default='mean',

@@ -1,0 +1,154 @@
+"""The calcfunction that turns a config into candidate ``StructureData`` nodes with provenance.
+
+A calcfunction (not workchain code) creates the candidates, so the graph links every
+candidate to the config and seed that made it; running it again with the same inputs
+gives the same structures. Each candidate carries its origin, generation and parent
+twice: as attributes (immutable, part of provenance and of the node hash) and as
+extras (``generation``, ``origin``, ``parent_uuid``) for cheap querying::
+
+    qb.append(orm.StructureData, filters={'extras.origin': 'sqs', 'extras.generation': 0})
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiida import orm
+from aiida.engine import calcfunction
+
+if TYPE_CHECKING:
+    from aiida_mlip_autopipe.generation.builder import Candidate
+
+__all__ = (
+    'CANDIDATE_EXTRAS',
+    'OUTPUT_METADATA',
+    'OUTPUT_STRUCTURES',
+    'candidate_key',
+    'candidate_node',
+    'generate_candidates',
+)
+
+#: Output namespace of the candidate structures (keys ``c0000``, ``c0001``, ...).
+OUTPUT_STRUCTURES = 'structures'
+#: Output ``Dict`` with one record per candidate and the SQS objectives.
+OUTPUT_METADATA = 'metadata'
+#: Extras every candidate carries (also stored as attributes of the same name).
+CANDIDATE_EXTRAS = ('generation', 'origin', 'parent_uuid')
+
+
+def candidate_key(index: int) -> str:
+    """Output link key of the candidate at ``index`` (valid link label, sorts in pool order)."""
+    return f'c{index:04d}'
+
+
+def candidate_node(
+    atoms: Any,
+    origin: str,
+    generation: int,
+    parent_uuid: str | None = None,
+    label: str | None = None,
+    **attributes: Any,
+) -> orm.StructureData:
+    """An unstored ``StructureData`` with origin, generation and parent as attributes and extras.
+
+    Shared with the other calcfunctions that make candidates (screening copies,
+    extracted environments) so every candidate is queried the same way.
+    """
+    node = orm.StructureData(ase=atoms)
+    if label:
+        node.label = label[:255]
+    node.base.attributes.set('origin', origin)
+    node.base.attributes.set('generation', int(generation))
+    if parent_uuid is not None:
+        node.base.attributes.set('parent_uuid', parent_uuid)
+    for key, value in attributes.items():
+        node.base.attributes.set(key, value)
+    node.base.extras.set_many(
+        {'origin': origin, 'generation': int(generation), **({'parent_uuid': parent_uuid} if parent_uuid else {})}
+    )
+    return node
+
+
+def _record(key: str, candidate: Candidate, node: orm.StructureData, parent_key: str | None) -> dict[str, Any]:
+    return {
+        'key': key,
+        'name': candidate.name,
+        'origin': candidate.origin,
+        'history': list(candidate.history),
+        'parent': parent_key,
+        'uuid': node.uuid,
+        'n_atoms': len(candidate.atoms),
+        'formula': candidate.atoms.get_chemical_formula(),
+        'details': candidate.details,
+    }
+
+
+@calcfunction
+def generate_candidates(
+    config: orm.Dict,
+    seed: orm.Int,
+    structure: orm.StructureData | None = None,
+    generation: orm.Int | None = None,
+) -> dict[str, Any]:
+    """Build the candidate pool described by ``config`` (an ``MLIPConfig`` as dict) for ``seed``.
+
+    :param config: the whole run configuration (``MLIPConfig.to_dict()``); ``target`` and
+        ``generator`` are used.
+    :param seed: seed of every random choice (SQS annealing, strains, rattles, defects).
+    :param structure: optional base cell replacing ``target.prototype``/``structure_file``;
+        pass it when the config names a structure file, so its content is in the provenance.
+    :param generation: generation number written on the candidates (default 0).
+    :returns: ``structures`` (namespace ``c0000``...: ``StructureData``) and ``metadata``
+        (``Dict``: one record per candidate, the SQS objectives, warnings, base cell).
+    """
+    from aiida_mlip_autopipe.config import parse_config
+    from aiida_mlip_autopipe.generation.builder import build_candidates
+
+    parsed = parse_config(config.get_dict(), source=f'Dict<{config.pk}>')
+    generation_value = 0 if generation is None else int(generation.value)
+    base_atoms = structure.get_ase() if structure is not None else None
+    pool = build_candidates(parsed, int(seed.value), base_atoms)
+
+    nodes: list[orm.StructureData] = []
+    records = []
+    keys = [candidate_key(i) for i in range(len(pool.candidates))]
+    for key, candidate in zip(keys, pool.candidates, strict=True):
+        if candidate.parent is not None:
+            parent_uuid = nodes[candidate.parent].uuid
+            parent_key = keys[candidate.parent]
+        else:
+            parent_uuid = structure.uuid if structure is not None else None
+            parent_key = None
+        node = candidate_node(
+            candidate.atoms,
+            candidate.origin,
+            generation_value,
+            parent_uuid,
+            label=f'gen{generation_value:02d}/{candidate.name}',
+            history=list(candidate.history),
+            candidate_name=candidate.name,
+        )
+        nodes.append(node)
+        records.append(_record(key, candidate, node, parent_key))
+
+    metadata = orm.Dict(
+        {
+            'generation': generation_value,
+            'seed': int(seed.value),
+            'n_candidates': len(nodes),
+            'counts_by_origin': _count(records),
+            'candidates': records,
+            'sqs': pool.sqs,
+            'base': pool.base,
+            'dropped': pool.dropped,
+            'warnings': pool.warnings,
+        }
+    )
+    return {OUTPUT_STRUCTURES: dict(zip(keys, nodes, strict=True)), OUTPUT_METADATA: metadata}
+
+
+def _count(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record['origin']] = counts.get(record['origin'], 0) + 1
+    return counts

@@ -1,0 +1,284 @@
+"""Calcfunctions for screening and selecting candidates, so every verdict is in the provenance graph.
+
+A calcfunction cannot return its own inputs, so the structures that pass (screening) or
+are picked (selection) come out as new ``StructureData`` nodes with the same keys,
+origin, generation and parent as the input candidate plus ``candidate_uuid`` (the
+generated candidate they copy). The ``Dict`` outputs hold one record per input
+candidate: kept/rejected and the number that decided it; selected or why not
+(``duplicate``/``budget``), with the distance to the known set.
+
+Typical use from a work chain (``config`` an ``MLIPConfig``)::
+
+    settings = surrogate_settings(config)               # Dict: surrogate section + species
+    screened = screen_candidates(model=model_node, settings=settings, structures=candidates)
+    chosen = select_candidates(structures=screened['structures'], settings=settings,
+                               n=orm.Int(8), seed=orm.Int(config.seed), labelled=training_set)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.generation.functions import candidate_node
+
+__all__ = (
+    'OUTPUT_SELECTION',
+    'OUTPUT_STRUCTURES',
+    'OUTPUT_VERDICTS',
+    'model_input',
+    'screen_candidates',
+    'select_candidates',
+    'surrogate_settings',
+)
+
+OUTPUT_STRUCTURES = 'structures'
+OUTPUT_VERDICTS = 'verdicts'
+OUTPUT_SELECTION = 'selection'
+#: Extra set on each input candidate by ``screen_candidates`` for quick queries
+#: ('kept' or 'rejected:<reason>'); the ``verdicts`` Dict is the provenance record.
+EXTRA_SCREENING = 'screening_verdict'
+#: Extra set on each input candidate by ``select_candidates`` ('selected', 'duplicate', 'budget').
+EXTRA_SELECTION = 'selection_verdict'
+#: Attributes a copied candidate keeps (``force_weights`` matters for cut-out environments).
+_CARRIED_ATTRIBUTES = ('history', 'candidate_name', 'force_weights')
+#: Descriptor distance below which two candidates are the same structure (round-off).
+_SAME_DESCRIPTOR = 1e-6
+
+
+def surrogate_settings(config: Any) -> orm.Dict:
+    """The ``settings`` Dict both calcfunctions take: the ``surrogate`` section plus ``species``.
+
+    :param config: an ``MLIPConfig`` (or its dict).
+    """
+    from aiida_mlip_autopipe.config import MLIPConfig
+
+    parsed = config if isinstance(config, MLIPConfig) else MLIPConfig.model_validate(dict(config))
+    return orm.Dict({**parsed.surrogate.model_dump(mode='json'), 'species': list(parsed.target.elements)})
+
+
+def model_input(model: str) -> orm.Data:
+    """The ``model`` input for ``screen_candidates`` from ``surrogate.model``.
+
+    A MACE model file becomes a ``SinglefileData`` (so the exact file is in the
+    provenance); names (``mace_mp:small``, ``chgnet``, ``none``) become a ``Str``.
+    """
+    from pathlib import Path
+
+    if model in {'chgnet', 'none'} or model.startswith('mace_mp:'):
+        return orm.Str(model)
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f'screening model file {model!r} not found')
+    return orm.SinglefileData(path.resolve())
+
+
+def _parse_settings(settings: orm.Dict) -> tuple[Any, list[str]]:
+    from aiida_mlip_autopipe.config import SurrogateConfig
+
+    data = dict(settings.get_dict())
+    species = data.pop('species', None)
+    return SurrogateConfig.model_validate(data), list(species or [])
+
+
+def _structures(inputs: Mapping[str, Any]) -> dict[str, orm.StructureData]:
+    """Candidates from the ``structures`` namespace (and, for convenience, top-level ``StructureData``)."""
+    found: dict[str, orm.StructureData] = {}
+    for key, value in inputs.items():
+        if key == 'structures' and isinstance(value, Mapping):
+            for inner, node in value.items():
+                if not isinstance(node, orm.StructureData):
+                    raise TypeError(f'structures.{inner} is a {type(node).__name__}, not a StructureData')
+                found[inner] = node
+        elif isinstance(value, orm.StructureData):
+            found[key] = value
+        else:
+            raise TypeError(f'unexpected input {key!r} of type {type(value).__name__}')
+    if not found:
+        raise ValueError('no candidate structures given; pass them as structures={key: StructureData}')
+    return dict(sorted(found.items()))
+
+
+def _copy_candidate(node: orm.StructureData, **attributes: Any) -> orm.StructureData:
+    """A new candidate node copying ``node``'s structure, origin, generation and parent."""
+    attrs = node.base.attributes
+    extras = node.base.extras
+    origin = attrs.get('origin', None) or extras.get('origin', 'unknown')
+    generation = attrs.get('generation', None)
+    if generation is None:
+        generation = extras.get('generation', 0)
+    parent_uuid = attrs.get('parent_uuid', None) or extras.get('parent_uuid', None)
+    carried = {key: attrs.get(key) for key in _CARRIED_ATTRIBUTES if attrs.get(key, None) is not None}
+    clone = candidate_node(
+        node.get_ase(),
+        origin,
+        int(generation),
+        parent_uuid,
+        label=node.label,
+        candidate_uuid=attrs.get('candidate_uuid', None) or node.uuid,
+        **carried,
+        **attributes,
+    )
+    return clone
+
+
+def _model_backend(model: orm.Data, settings: Any):
+    from aiida_mlip_autopipe.selection.screening import load_backend
+
+    if isinstance(model, orm.SinglefileData):
+        with model.open(mode='rb') as handle:
+            backend = load_backend(handle, device=settings.device, batch_size=settings.batch_size)
+        backend.description.update({'node_uuid': model.uuid, 'filename': model.filename})
+        return backend
+    if isinstance(model, orm.Str):
+        name = model.value
+        if name not in {'chgnet', 'none'} and not name.startswith('mace_mp:'):
+            raise ValueError(
+                f'model {name!r}: give a MACE model file as SinglefileData (so provenance records it), or one of '
+                "'mace_mp:small|medium|large', 'chgnet', 'none'"
+            )
+        return load_backend(name, device=settings.device, batch_size=settings.batch_size)
+    raise TypeError(f'model must be a SinglefileData or a Str, got {type(model).__name__}')
+
+
+@calcfunction
+def screen_candidates(model: orm.Data, settings: orm.Dict, **structures: Any) -> dict[str, Any]:
+    """Evaluate candidates in batches with a MACE or CHGNet model and keep the physically sane ones.
+
+    :param model: a MACE model file (``SinglefileData``) or ``Str``: ``'mace_mp:small|medium|large'``,
+        ``'chgnet'``, or ``'none'`` (geometry check only).
+    :param settings: the ``surrogate`` config section (``max_force``, ``energy_window``,
+        ``min_distance_factor``, ``batch_size``, ``device``; ``species`` and ``model`` are ignored).
+    :param structures: namespace ``structures`` of candidate ``StructureData`` by key.
+    :returns: ``verdicts`` (``Dict``) and ``structures`` (namespace: copies of the kept candidates, same keys).
+    """
+    from aiida_mlip_autopipe.selection.screening import screen
+
+    parsed, _ = _parse_settings(settings)
+    candidates = _structures(structures)
+    backend = _model_backend(model, parsed)
+    atoms = [node.get_ase() for node in candidates.values()]
+    verdicts = screen(
+        atoms,
+        backend,
+        max_force=parsed.max_force,
+        energy_window=parsed.energy_window,
+        min_distance_factor=parsed.min_distance_factor,
+    )
+    records: dict[str, Any] = {}
+    kept: dict[str, orm.StructureData] = {}
+    counts: dict[str, int] = {}
+    for (key, node), verdict in zip(candidates.items(), verdicts, strict=True):
+        record = {'uuid': node.uuid, 'origin': node.base.extras.get('origin', None), **verdict.as_dict()}
+        records[key] = record
+        counts[verdict.reason] = counts.get(verdict.reason, 0) + 1
+        node.base.extras.set(EXTRA_SCREENING, 'kept' if verdict.kept else f'rejected:{verdict.reason}')
+        if verdict.kept:
+            kept[key] = _copy_candidate(
+                node,
+                screening={
+                    'energy_per_atom': record['energy_per_atom'],
+                    'max_force': record['max_force'],
+                },
+            )
+    summary = orm.Dict(
+        {
+            'model': backend.description if backend is not None else {'backend': 'none'},
+            'thresholds': {
+                'max_force': parsed.max_force,
+                'energy_window': parsed.energy_window,
+                'min_distance_factor': parsed.min_distance_factor,
+            },
+            'n_candidates': len(candidates),
+            'n_kept': len(kept),
+            'counts_by_reason': counts,
+            'candidates': records,
+        }
+    )
+    return {OUTPUT_VERDICTS: summary, OUTPUT_STRUCTURES: kept}
+
+
+@calcfunction
+def select_candidates(
+    settings: orm.Dict,
+    seed: orm.Int,
+    n: orm.Int | None = None,
+    labelled: TrainingSetData | None = None,
+    **structures: Any,
+) -> dict[str, Any]:
+    """Pick the ``n`` most diverse candidates by farthest point sampling on SOAP, starting from ``labelled``.
+
+    :param settings: the ``surrogate`` section plus ``species`` (see :func:`surrogate_settings`);
+        ``descriptor`` gives the SOAP parameters, ``duplicate_distance`` when to stop,
+        ``n_select`` the default of ``n``.
+    :param seed: chooses the first pick when nothing is labelled yet.
+    :param n: how many to pick (default ``settings['n_select']``).
+    :param labelled: the training set so far; picks are far from its frames.
+    :param structures: namespace ``structures`` of candidate ``StructureData`` by key.
+    :returns: ``structures`` (namespace: copies of the picks, same keys) and ``selection``
+        (``Dict``: ``order``, ``distances``, per-candidate records).
+    """
+    from aiida_mlip_autopipe.selection.descriptors import soap_from_config
+    from aiida_mlip_autopipe.selection.fps import farthest_point_sampling
+
+    parsed, species = _parse_settings(settings)
+    candidates = _structures(structures)
+    frames = labelled.get_frames() if labelled is not None else []
+    if not species:
+        species = sorted(
+            {s for node in candidates.values() for s in node.get_symbols_set()}
+            | {s for f in frames for s in f.get_chemical_symbols()}
+        )
+    wanted = parsed.n_select if n is None else int(n.value)
+    keys = list(candidates)
+    atoms = [node.get_ase() for node in candidates.values()]
+    descriptors = soap_from_config(atoms, species, parsed.descriptor)
+    reference = soap_from_config(frames, species, parsed.descriptor) if frames else None
+    result = farthest_point_sampling(
+        descriptors, wanted, reference=reference, seed=int(seed.value), duplicate_distance=parsed.duplicate_distance
+    )
+    rank = {int(i): r for r, i in enumerate(result.indices)}
+    threshold = parsed.duplicate_distance
+    records: dict[str, Any] = {}
+    selected: dict[str, orm.StructureData] = {}
+    for index, (key, node) in enumerate(candidates.items()):
+        if index in rank:
+            distance = float(result.distances[rank[index]])
+            verdict = 'selected'
+            selected[key] = _copy_candidate(
+                node,
+                selection={'rank': rank[index], 'distance': distance if distance != float('inf') else None},
+            )
+        else:
+            distance = float(result.remaining[index])
+            verdict = 'duplicate' if distance <= max(threshold, _SAME_DESCRIPTOR) else 'budget'
+        records[key] = {
+            'uuid': node.uuid,
+            'origin': node.base.extras.get('origin', None),
+            'verdict': verdict,
+            'rank': rank.get(index),
+            'distance': distance if distance != float('inf') else None,
+        }
+        node.base.extras.set(EXTRA_SELECTION, verdict)
+    order = [keys[i] for i in result.indices]
+    summary = orm.Dict(
+        {
+            'order': order,
+            'distances': [d if d != float('inf') else None for d in result.distances.tolist()],
+            'uuids': [candidates[k].uuid for k in order],
+            'n_requested': wanted,
+            'n_selected': len(order),
+            'n_candidates': len(candidates),
+            'n_labelled': len(frames),
+            'stopped': result.stopped,
+            'species': list(species),
+            'descriptor': parsed.descriptor.model_dump(mode='json'),
+            'n_features': int(descriptors.shape[1]),
+            'candidates': records,
+        }
+    )
+    return {OUTPUT_SELECTION: summary, OUTPUT_STRUCTURES: selected}

@@ -1,0 +1,235 @@
+"""``screen_candidates`` and ``select_candidates`` in AiiDA: verdicts, copies, provenance, the alloy pipeline."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.common.links import LinkType
+from aiida.engine import run_get_node
+from ase.build import bulk
+from ase.io import read
+
+from aiida_mlip_autopipe.config import parse_config
+from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.generation.functions import candidate_node, generate_candidates
+from aiida_mlip_autopipe.selection.functions import (
+    model_input,
+    screen_candidates,
+    select_candidates,
+    surrogate_settings,
+)
+
+FIXTURES = Path(__file__).parents[1] / 'fixtures'
+MODEL = FIXTURES / 'models' / 'tiny_mace_almgsi.model'
+SI_LABELS = FIXTURES / 'datasets' / 'si_pw_lda.extxyz'
+
+
+def _settings(**surrogate) -> orm.Dict:
+    config = parse_config(
+        {
+            'target': {'elements': ['Si'], 'prototype': 'diamond'},
+            'surrogate': {'descriptor': {'r_cut': 4.0, 'n_max': 4, 'l_max': 3}, **surrogate},
+        }
+    )
+    return surrogate_settings(config)
+
+
+def _silicon_candidates() -> dict[str, orm.StructureData]:
+    """Relaxed, rattled, overlapping and strained Si cells as stored candidates."""
+    relaxed = bulk('Si', 'diamond', a=5.40, cubic=True)
+    overlapping = relaxed.copy()
+    overlapping.positions[1] = overlapping.positions[0] + [0.35, 0.35, 0.35]
+    rattled = relaxed.copy()
+    rattled.positions += np.random.default_rng(0).normal(0, 0.05, rattled.positions.shape)
+    strained = relaxed.copy()
+    strained.set_cell(relaxed.cell * 1.03, scale_atoms=True)
+    atoms = {'relaxed': relaxed, 'overlap': overlapping, 'rattled': rattled, 'strained': strained}
+    return {key: candidate_node(a, 'bulk' if key == 'relaxed' else 'test', 0).store() for key, a in atoms.items()}
+
+
+@pytest.fixture
+def mace_model(aiida_profile):
+    return model_input(str(MODEL))
+
+
+def test_screen_candidates_verdicts_and_provenance(aiida_profile, mace_model):
+    candidates = _silicon_candidates()
+    settings = _settings(min_distance_factor=0.0)
+    outputs, node = run_get_node(screen_candidates, model=mace_model, settings=settings, structures=candidates)
+    assert node.is_finished_ok
+    verdicts = outputs['verdicts'].get_dict()
+    records = verdicts['candidates']
+    assert records['overlap']['kept'] is False and records['overlap']['reason'] == 'max_force'
+    assert records['overlap']['value'] > records['overlap']['threshold'] == 15.0
+    for key in ('relaxed', 'rattled', 'strained'):
+        assert records[key]['kept'] is True and records[key]['reason'] == 'ok'
+    assert records['relaxed']['max_force'] < 1e-6
+    assert verdicts['n_candidates'] == 4 and verdicts['n_kept'] == 3
+    assert verdicts['counts_by_reason'] == {'ok': 3, 'max_force': 1}
+    assert verdicts['model']['backend'] == 'mace' and verdicts['model']['node_uuid'] == mace_model.uuid
+    # Kept structures come out as new nodes with the same keys and lineage.
+    kept = outputs['structures']
+    assert sorted(kept) == ['rattled', 'relaxed', 'strained']
+    for key, copy in kept.items():
+        original = candidates[key]
+        assert copy.uuid != original.uuid
+        assert copy.base.attributes.get('candidate_uuid') == original.uuid
+        assert copy.base.extras.get('origin') == original.base.extras.get('origin')
+        assert np.allclose(copy.get_ase().positions, original.get_ase().positions)
+        assert copy.base.attributes.get('screening')['max_force'] == pytest.approx(records[key]['max_force'])
+    assert candidates['overlap'].base.extras.get('screening_verdict') == 'rejected:max_force'
+    assert candidates['relaxed'].base.extras.get('screening_verdict') == 'kept'
+    incoming = {link.link_label: link.node.uuid for link in node.base.links.get_incoming().all()}
+    assert incoming['model'] == mace_model.uuid and incoming['settings'] == settings.uuid
+    assert {incoming[f'structures__{k}'] for k in candidates} == {c.uuid for c in candidates.values()}
+    created = sorted(link.link_label for link in node.base.links.get_outgoing(link_type=LinkType.CREATE).all())
+    assert created == ['structures__rattled', 'structures__relaxed', 'structures__strained', 'verdicts']
+
+
+def test_geometry_check_with_no_model(aiida_profile):
+    candidates = _silicon_candidates()
+    outputs = screen_candidates(model=orm.Str('none'), settings=_settings(), structures=candidates)
+    records = outputs['verdicts'].get_dict()['candidates']
+    assert records['overlap']['reason'] == 'overlapping_atoms'
+    assert records['overlap']['value'] == pytest.approx(math.sqrt(3) * 0.35 / 2.22, rel=1e-3)
+    assert {records[k]['reason'] for k in ('relaxed', 'rattled', 'strained')} == {'not_screened'}
+    assert outputs['verdicts']['model'] == {'backend': 'none'}
+
+
+def test_a_model_path_string_is_refused(aiida_profile):
+    with pytest.raises(ValueError, match='SinglefileData'):
+        screen_candidates(model=orm.Str(str(MODEL)), settings=_settings(), structures=_silicon_candidates())
+
+
+def test_select_candidates_starts_from_the_labelled_set(aiida_profile):
+    frames = read(SI_LABELS, ':')
+    labelled = TrainingSetData.from_frames(frames).store()
+    rng = np.random.default_rng(1)
+    candidates = {}
+    # Near-copies of labelled frames, plus genuinely new cells (vacancies, large strain).
+    for i in range(4):
+        atoms = frames[i].copy()
+        atoms.calc = None
+        atoms.positions += rng.normal(0, 0.001, atoms.positions.shape)
+        candidates[f'known{i}'] = candidate_node(atoms, 'rattle', 0).store()
+    for i, a in enumerate((5.30, 5.40, 5.50)):
+        atoms = bulk('Si', 'diamond', a=a, cubic=True)
+        del atoms[0]
+        candidates[f'vacancy{i}'] = candidate_node(atoms, 'vacancy', 0).store()
+    compressed = bulk('Si', 'diamond', a=5.0, cubic=True)
+    candidates['compressed'] = candidate_node(compressed, 'strain', 0).store()
+    settings = _settings()
+    outputs, node = run_get_node(
+        select_candidates, settings=settings, seed=orm.Int(0), n=orm.Int(3), labelled=labelled, structures=candidates
+    )
+    selection = outputs['selection'].get_dict()
+    assert selection['n_selected'] == 3 and selection['n_labelled'] == 24
+    assert not any(key.startswith('known') for key in selection['order'])
+    assert selection['distances'] == sorted(selection['distances'], reverse=True)
+    assert sorted(outputs['structures']) == sorted(selection['order'])
+    for rank, key in enumerate(selection['order']):
+        assert selection['candidates'][key]['verdict'] == 'selected'
+        assert selection['candidates'][key]['rank'] == rank
+        assert outputs['structures'][key].base.attributes.get('selection')['rank'] == rank
+        assert candidates[key].base.extras.get('selection_verdict') == 'selected'
+    for i in range(4):
+        record = selection['candidates'][f'known{i}']
+        assert record['verdict'] == 'budget' and record['distance'] < min(selection['distances'])
+    incoming = {link.link_label for link in node.base.links.get_incoming().all()}
+    assert {'settings', 'seed', 'n', 'labelled'} <= incoming
+    # Without the labelled set the seed picks the first candidate and the distances are relative.
+    fresh = select_candidates(settings=settings, seed=orm.Int(0), n=orm.Int(3), structures=candidates)
+    assert fresh['selection']['distances'][0] is None and fresh['selection']['n_labelled'] == 0
+
+
+def test_select_candidates_is_deterministic_and_skips_duplicates(aiida_profile):
+    atoms = bulk('Si', 'diamond', a=5.40, cubic=True)
+    twin = candidate_node(atoms, 'bulk', 0).store()
+    candidates = {'a': twin, 'b': candidate_node(atoms, 'bulk', 0).store()}
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell * 1.04, scale_atoms=True)
+    candidates['c'] = candidate_node(strained, 'strain', 0).store()
+    settings = _settings(n_select=3)
+    first = select_candidates(settings=settings, seed=orm.Int(5), structures=candidates)['selection'].get_dict()
+    second = select_candidates(settings=settings, seed=orm.Int(5), structures=candidates)['selection'].get_dict()
+    assert first['order'] == second['order'] and first['distances'] == second['distances']
+    assert first['n_requested'] == 3 and first['n_selected'] == 2 and first['stopped'] == 'duplicates'
+    verdicts = sorted(r['verdict'] for r in first['candidates'].values())
+    assert verdicts == ['duplicate', 'selected', 'selected']
+
+
+@pytest.mark.parametrize(('model', 'pool_size'), [('mace', 40), ('chgnet', 16)])
+def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
+    """Al–Mg fcc: generate_candidates -> screen_candidates -> select_candidates, every step in the graph."""
+    config = parse_config(
+        {
+            'name': 'almg-test',
+            'seed': 4,
+            'target': {
+                'elements': ['Al', 'Mg'],
+                'composition': {'Al': 0.75, 'Mg': 0.25},
+                'prototype': 'fcc',
+                'supercell_atoms': [8, 16],
+            },
+            'generator': {
+                'sqs': {'cutoffs': [5.0], 'n_steps': 500},
+                'operations': [
+                    {'kind': 'strain', 'copies': 2},
+                    {'kind': 'rattle', 'copies': 1, 'stdev': 0.08},
+                    {'kind': 'antisite', 'copies': 1, 'keep_input': True},
+                    {'kind': 'interstitial', 'sites': 'octahedral', 'element': 'Mg', 'min_distance': 1.5},
+                ],
+                'max_candidates': pool_size,
+            },
+            'surrogate': {
+                'model': str(MODEL) if model == 'mace' else 'chgnet',
+                'n_select': 5,
+                'descriptor': {'r_cut': 4.5, 'n_max': 4, 'l_max': 3},
+            },
+        }
+    )
+    seed = orm.Int(config.seed)
+    generated, gen_node = run_get_node(generate_candidates, config=orm.Dict(config.to_dict()), seed=seed)
+    candidates = generated['structures']
+    assert len(candidates) == pool_size
+    # One overlapping candidate slipped in by hand: screening must catch it.
+    broken = candidates['c0000'].get_ase()
+    broken.positions[1] = broken.positions[0] + [0.5, 0.0, 0.0]
+    pool = dict(candidates)
+    pool['broken'] = candidate_node(broken, 'test', 0).store()
+    settings = surrogate_settings(config)
+    screened, screen_node = run_get_node(
+        screen_candidates, model=model_input(config.surrogate.model), settings=settings, structures=pool
+    )
+    verdicts = screened['verdicts'].get_dict()
+    assert set(verdicts['candidates']) == set(pool)
+    assert verdicts['candidates']['broken']['kept'] is False
+    assert verdicts['candidates']['broken']['reason'] == 'overlapping_atoms'
+    assert verdicts['n_kept'] >= pool_size - 3
+    selected, select_node = run_get_node(
+        select_candidates,
+        settings=settings,
+        seed=seed,
+        n=orm.Int(config.surrogate.n_select),
+        structures=screened['structures'],
+    )
+    selection = selected['selection'].get_dict()
+    assert selection['n_selected'] == 5 and selection['species'] == ['Al', 'Mg']
+    # Every selected structure traces back to a generated candidate, its origin and its verdict.
+    generated_uuids = {node.uuid for node in candidates.values()}
+    for key, node in selected['structures'].items():
+        source = node.base.attributes.get('candidate_uuid')
+        assert source in generated_uuids
+        assert verdicts['candidates'][key]['kept'] is True
+        assert node.base.extras.get('origin') == orm.load_node(source).base.extras.get('origin')
+        # Provenance: selected copy <- select_candidates <- kept copy <- screen_candidates <- candidate <- generate.
+        assert node.creator.uuid == select_node.uuid
+        kept_copy = screened['structures'][key]
+        assert kept_copy.creator.uuid == screen_node.uuid
+        assert orm.load_node(source).creator.uuid == gen_node.uuid
+    origins = {node.base.extras.get('origin') for node in selected['structures'].values()}
+    assert origins <= {'sqs', 'strain', 'rattle', 'antisite', 'interstitial'}
