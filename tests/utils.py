@@ -53,3 +53,31 @@ def fake_pw_outputs(structure: orm.StructureData, energy: float = -215.0, forces
     trajectory.set_array('forces', np.asarray([np.zeros((natoms, 3)) if forces is None else forces], dtype=float))
     trajectory.set_array('stress', np.asarray([np.zeros((3, 3)) if stress_gpa is None else stress_gpa], dtype=float))
     return {'output_parameters': orm.Dict({'energy': energy}), 'output_trajectory': trajectory}
+
+
+def finished_calcjob(
+    exit_status: int = 0,
+    outputs: dict | None = None,
+    process_type: str = 'aiida.calculations:core.arithmetic.add',
+    exit_message: str | None = None,
+    inputs: dict | None = None,
+) -> orm.CalcJobNode:
+    """A stored CalcJobNode that finished with ``exit_status``, with ``inputs`` linked in and ``outputs`` created."""
+    from aiida.common.links import LinkType as _LinkType
+
+    node = orm.CalcJobNode()
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(exit_status)
+    node.set_process_type(process_type)
+    if exit_message:
+        node.set_exit_message(exit_message)
+    for label, data in (inputs or {}).items():
+        if not data.is_stored:
+            data.store()
+        node.base.links.add_incoming(data, link_type=_LinkType.INPUT_CALC, link_label=label)
+    node.store()
+    for label, data in (outputs or {}).items():
+        data.base.links.add_incoming(node, link_type=_LinkType.CREATE, link_label=label)
+        data.store()
+    node.seal()
+    return node

@@ -100,10 +100,31 @@ class AcePotentialData(orm.FolderData):
                 paths[kind] = path
         return paths
 
-    def get_calculator(self, active_set: bool = True, folder: str | Path | None = None) -> Any:
-        """A ``pyace.PyACECalculator`` on the YAML potential, with the active set when asked.
+    @property
+    def reference_energy(self) -> dict[str, float]:
+        """Pacemaker's reference energies (eV): per element, and ``shift`` per atom."""
+        return dict(self.base.attributes.get('reference_energy', None) or {})
 
-        The calculator reads its files at construction, so a temporary folder suffices.
+    def energy_offset(self, symbols: list[str]) -> float:
+        """What to add to the potential's energy to compare it with DFT total energies (eV).
+
+        Pacemaker fits ``E_DFT - sum_i E_ref[el_i] + shift * N``; the potential returns
+        that corrected energy, so the offset is ``sum_i E_ref[el_i] - shift * N``.
+        """
+        reference = self.reference_energy
+        if not reference:
+            return 0.0
+        shift = float(reference.get('shift', 0.0))
+        return float(sum(float(reference.get(s, 0.0)) for s in symbols) - shift * len(symbols))
+
+    def get_calculator(
+        self, active_set: bool = True, folder: str | Path | None = None, dft_energies: bool = True
+    ) -> Any:
+        """An ASE calculator on the YAML potential (pyace), with the active set when asked.
+
+        With ``dft_energies`` (default) energies include the reference energies, so they
+        compare directly with the DFT labels; forces, stress and gamma are pyace's. The
+        calculator reads its files at construction, so a temporary folder suffices.
         """
         from pyace import PyACECalculator
 
@@ -114,4 +135,45 @@ class AcePotentialData(orm.FolderData):
                 if 'asi' not in paths:
                     raise ValueError(f'potential {self.pk} has no active set ({self.FILENAME_ASI})')
                 calc.set_active_set(str(paths['asi']))
+        if dft_energies and self.reference_energy:
+            return _ReferencedCalculator(calc, self)
         return calc
+
+
+class _ReferencedCalculator:
+    """Wraps a pyace calculator and adds the reference energies of the fit to its energies."""
+
+    implemented_properties = ('energy', 'free_energy', 'energies', 'forces', 'stress')
+
+    def __init__(self, calc: Any, potential: AcePotentialData):
+        self._calc = calc
+        self._potential = potential
+        self.results: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._calc, name)
+
+    def get_property(self, name: str, atoms: Any = None, allow_calculation: bool = True) -> Any:
+        value = self._calc.get_property(name, atoms, allow_calculation)
+        self.results = dict(self._calc.results)
+        symbols = atoms.get_chemical_symbols() if atoms is not None else None
+        if symbols is not None:
+            offset = self._potential.energy_offset(symbols)
+            for key in ('energy', 'free_energy'):
+                if key in self.results:
+                    self.results[key] = float(self.results[key]) + offset
+            if name in ('energy', 'free_energy'):
+                value = self.results[name]
+        return value
+
+    def get_potential_energy(self, atoms: Any = None, force_consistent: bool = False) -> float:
+        return self.get_property('free_energy' if force_consistent else 'energy', atoms)
+
+    def get_forces(self, atoms: Any = None) -> Any:
+        return self.get_property('forces', atoms)
+
+    def get_stress(self, atoms: Any = None) -> Any:
+        return self.get_property('stress', atoms)
+
+    def calculation_required(self, atoms: Any, properties: Any) -> bool:
+        return self._calc.calculation_required(atoms, properties)

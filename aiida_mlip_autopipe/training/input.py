@@ -191,9 +191,15 @@ def generate_input(
     data: dict[str, Any] = {'filename': data_filename}
     if test_filename is not None:
         data['test_filename'] = test_filename
-    elif config.test_fraction > 0 and statistics.num_frames > 1:
-        # pacemaker crashes on test_size: 0, so the key is only written for a real split.
+    elif int(statistics.num_frames * config.test_fraction) >= 1:
+        # pacemaker holds out int(n * test_size) frames and crashes on an empty test set
+        # (test_size 0, or too few frames), so the key is only written for a real split.
         data['test_size'] = config.test_fraction
+    elif config.test_fraction > 0:
+        notes.append(
+            f'no test split: {statistics.num_frames} frames x test_fraction {config.test_fraction} '
+            'is less than one frame'
+        )
     if isinstance(config.reference_energy, dict):
         data['reference_energy'] = dict(config.reference_energy)
     elif mode is not None and initial is not None and initial.reference_energy:

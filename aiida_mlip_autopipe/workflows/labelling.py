@@ -88,8 +88,20 @@ class LabellingWorkChain(WorkChain):
             namespace='dft',
             exclude=('pw.structure', 'clean_workdir'),
             namespace_options={
-                'help': 'Template inputs of every PwBaseWorkChain; pseudos keyed by element cover all elements.'
+                'help': 'Template inputs of every PwBaseWorkChain; pseudos keyed by element cover all elements. '
+                'Not needed (and unused) when `oracle` is given.',
+                # issue 9 (oracle): optional, so a benchmark run with an oracle needs no pw.x code or pseudos.
+                'required': False,
+                'populate_defaults': False,
             },
+        )
+        spec.input(
+            'oracle',
+            valid_type=orm.Str,
+            required=False,
+            serializer=orm.to_aiida_type,
+            help='BENCHMARKS ONLY, NOT DFT: label every structure with this analytic ASE calculator (`emt`) in a '
+            'calcfunction instead of a PwBaseWorkChain; the `dft` inputs are then unused.',
         )
         spec.input_namespace(
             'structures', valid_type=orm.StructureData, dynamic=True, help='The structures to label, by key.'
@@ -141,15 +153,28 @@ class LabellingWorkChain(WorkChain):
         spec.exit_code(402, 'ERROR_NO_SUCCESSFUL_LABELS', message='None of the {total} labels succeeded.')
 
     @staticmethod
-    def validate_inputs(inputs, _):
+    def validate_inputs(inputs, ctx=None):
         """Check that there is something to label and that pseudos cover every element."""
+        if ctx is not None and 'structures' not in ctx:
+            # Exposed in a parent work chain without ``structures``: the parent fills them in later.
+            return None
         structures = inputs.get('structures', {})
         if not structures:
             return 'give at least one structure in `structures`'
+        # issue 9 (oracle): an oracle replaces pw.x; it must cover every element.
+        if inputs.get('oracle') is not None:
+            from aiida_mlip_autopipe.calculations.functions.oracle import check_oracle
+
+            symbols = {kind.symbol for structure in structures.values() for kind in structure.kinds}
+            problem = check_oracle(inputs['oracle'].value, symbols)
+            if problem is not None:
+                return f'oracle: {problem}'
+        elif not inputs.get('dft'):
+            return 'give the `dft` inputs (template of the PwBaseWorkChains), or an `oracle` for benchmarks'
         pseudos = inputs.get('dft', {}).get('pw', {}).get('pseudos', {})
         symbols = {kind.symbol for structure in structures.values() for kind in structure.kinds}
         missing = sorted(symbols - set(pseudos))
-        if missing:
+        if missing and inputs.get('oracle') is None:
             return f'dft.pw.pseudos has no pseudopotential for {missing}; give one per element symbol'
         budget = inputs.get('failure_budget')
         if budget is not None and not 0 <= budget.value <= 1:
@@ -161,7 +186,7 @@ class LabellingWorkChain(WorkChain):
     @classmethod
     def get_builder_from_protocol(
         cls,
-        code: orm.AbstractCode | str,
+        code: orm.AbstractCode | str | None,
         structures: Mapping[str, orm.StructureData],
         dft: Mapping[str, Any] | None = None,
         elements: list[str] | None = None,
@@ -172,12 +197,30 @@ class LabellingWorkChain(WorkChain):
 
         :param dft: the ``dft`` section of the config (a ``DFTConfig`` or its dict).
         :param elements: elements to prepare pseudos for (default: all in ``structures``).
+
+        With ``dft.oracle`` set (benchmarks only), the builder labels with that oracle and
+        has no ``dft`` template: no pw.x code or pseudopotential family is needed.
         """
         from aiida_mlip_autopipe.config import DFTConfig
 
         config = DFTConfig.model_validate(dict(dft or {})) if not isinstance(dft, DFTConfig) else dft
         if elements is None:
             elements = sorted({kind.symbol for s in structures.values() for kind in s.kinds})
+        if config.oracle is not None:
+            # issue 9 (oracle): benchmarks only; nothing of pw.x is prepared or required.
+            from aiida_mlip_autopipe.calculations.functions.oracle import check_oracle
+
+            problem = check_oracle(config.oracle, elements)
+            if problem is not None:
+                raise ValueError(f'dft.oracle: {problem}')
+            builder = cls.get_builder()
+            builder.oracle = orm.Str(config.oracle)
+            builder.structures = dict(structures)
+            builder.max_concurrent = orm.Int(config.max_concurrent)
+            builder.failure_budget = orm.Float(failure_budget)
+            return builder
+        if code is None:
+            raise ValueError('a pw.x code is needed unless dft.oracle is set')
         overrides = pw_overrides(config, elements)
         base = PwBaseWorkChain.get_builder_from_protocol(
             code, _reference_structure(elements), protocol=config.protocol, overrides=overrides, **kwargs
@@ -228,6 +271,8 @@ class LabellingWorkChain(WorkChain):
 
     def run_batch(self):
         """Launch the next ``max_concurrent`` labels."""
+        if 'oracle' in self.inputs:
+            return self._run_oracle_batch()
         size = self.inputs.max_concurrent.value
         batch, self.ctx.pending = self.ctx.pending[:size], self.ctx.pending[size:]
         self.ctx.batch += 1
@@ -242,6 +287,32 @@ class LabellingWorkChain(WorkChain):
         total = len(self.inputs.structures)
         done = total - len(self.ctx.pending)
         self.report(f'batch {self.ctx.batch}: {len(batch)} labels launched, {done}/{total} submitted')
+
+    def _run_oracle_batch(self) -> None:
+        """Label everything pending with the benchmark oracle, one calcfunction per structure (issue 9).
+
+        The calcfunctions run inline (milliseconds each) and join ``ctx.children`` like the
+        PwBaseWorkChains would, so ``inspect_batch``, the failure budget and ``results``
+        treat both the same way.
+        """
+        from aiida_mlip_autopipe.calculations.functions.oracle import label_with_oracle
+
+        batch, self.ctx.pending = self.ctx.pending, []
+        self.ctx.batch += 1
+        oracle = self.inputs.oracle
+        pks = []
+        for key in batch:
+            _, node = label_with_oracle.run_get_node(
+                structure=self.inputs.structures[key], calculator=oracle, metadata={'call_link_label': f'label_{key}'}
+            )
+            self.ctx.launched[str(node.pk)] = key
+            self.ctx.children.append(node)
+            pks.append(node.pk)
+        shown = f'{pks[0]}..{pks[-1]}' if len(pks) > 1 else str(pks[0])
+        self.report(
+            f'batch {self.ctx.batch}: {len(batch)} structures labelled by the benchmark oracle '
+            f'{oracle.value!r} (NOT DFT), label_with_oracle<{shown}>'
+        )
 
     def inspect_batch(self):
         """Sort the finished children of the batch into successes and recorded failures."""
@@ -265,7 +336,9 @@ class LabellingWorkChain(WorkChain):
                     or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
                 }
             )
-            self.report(f'PwBaseWorkChain<{child.pk}> for {key} failed [{child.exit_status}]: {child.exit_message}')
+            self.report(
+                f'{child.process_label}<{child.pk}> for {key} failed [{child.exit_status}]: {child.exit_message}'
+            )
 
     def results(self):
         """Collect successful labels, record failures and apply the failure budget."""

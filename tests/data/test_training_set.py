@@ -56,3 +56,23 @@ def test_empty_set(aiida_profile):
     node = TrainingSetData.from_frames([]).store()
     assert node.num_frames == 0
     assert node.get_frames() == []
+
+
+def test_potential_energies_are_on_the_dft_scale(aiida_profile):
+    """The fitted potential returns energies minus pacemaker's reference; get_calculator adds it back."""
+    from aiida_mlip_autopipe.data.potential import AcePotentialData
+
+    tiny = Path(__file__).parents[1] / 'fixtures' / 'potentials' / 'si_tiny'
+    potential = AcePotentialData.from_files(tiny / 'potential.yaml', tiny / 'potential.yace', tiny / 'potential.asi')
+    potential.base.attributes.set('reference_energy', {'Si': -107.25, 'shift': -2.0})
+    assert potential.energy_offset(['Si', 'Si']) == pytest.approx(2 * -107.25 + 2 * 2.0)
+    frame = read(DATASET, 0)
+    bare = frame.copy()
+    bare.calc = potential.get_calculator(active_set=False, dft_energies=False)
+    referenced = frame.copy()
+    referenced.calc = potential.get_calculator(active_set=True)
+    assert referenced.get_potential_energy() - bare.get_potential_energy() == pytest.approx(
+        potential.energy_offset(frame.get_chemical_symbols())
+    )
+    assert np.allclose(referenced.get_forces(), bare.get_forces())
+    assert len(referenced.calc.results['gamma']) == len(frame)

@@ -62,6 +62,8 @@ def frame_from_pw_outputs(structure: orm.StructureData, parameters: orm.Dict, tr
     weights = structure.base.attributes.get('force_weights', None)
     if weights is not None and len(weights) == len(atoms):
         atoms.arrays['force_weight'] = np.asarray(weights, dtype=float)
+    if structure.label:
+        atoms.info['structure_label'] = structure.label
     atoms.info['name'] = f'{atoms.get_chemical_formula()}_{structure.uuid[:8]}'
     return atoms
 

@@ -1,0 +1,29 @@
+"""The run summary as data: what each generation did and why the run stopped."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.engine import calcfunction
+
+__all__ = ('summarise_run',)
+
+
+@calcfunction
+def summarise_run(history: orm.Dict, stop: orm.Dict) -> dict:
+    """Return the per-generation history and the stop decision as outputs of the run.
+
+    A calcfunction rather than ``Dict(...).store()`` in the work chain, so the two nodes
+    have a creator and the graph shows where they came from.
+    """
+    generations = history.get('generations', [])
+    totals = {
+        'generations': len(generations),
+        'labels': generations[-1].get('labels_total', 0) if generations else 0,
+        'labels_failed': sum(g.get('labels_failed', 0) for g in generations),
+        'md_runs': sum(g.get('md_runs', 0) for g in generations),
+        'md_failed': sum(g.get('md_failed', 0) for g in generations),
+    }
+    return {
+        'history': orm.Dict({'generations': generations, 'totals': totals}),
+        'stop': orm.Dict(stop.get_dict()),
+    }

@@ -1,0 +1,213 @@
+"""Validation of a final potential against DFT: energy–volume curve and phonons.
+
+``validation_structures`` makes the cells DFT labels (E–V points of the base cell and,
+when the supercell is small enough for DFT, phonopy's displaced supercells);
+``analyse_validation`` evaluates the potential on the same cells and compares:
+lattice constant and bulk modulus from Birch–Murnaghan fits, phonon frequencies with
+and without DFT, imaginary modes, and the verdict of a stability MD run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+__all__ = ('analyse_validation', 'ev_fit', 'phonon_frequencies', 'validation_structures')
+
+EV_PER_A3_TO_GPA = 160.21766208
+#: Reduced coordinates of the q-points where frequencies are compared (cubic lattices:
+#: Γ, X, L of the primitive fcc/diamond zone; for other lattices they are just points).
+Q_POINTS = {'G': [0.0, 0.0, 0.0], 'X': [0.5, 0.0, 0.5], 'L': [0.5, 0.5, 0.5], 'W': [0.5, 0.25, 0.75]}
+
+
+def _phonopy(primitive: Any, multiple: int):
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    unit = PhonopyAtoms(
+        symbols=primitive.get_chemical_symbols(),
+        cell=primitive.cell.array,
+        scaled_positions=primitive.get_scaled_positions(),
+    )
+    return Phonopy(unit, supercell_matrix=np.eye(3, dtype=int) * int(multiple))
+
+
+def _to_atoms(phonopy_atoms: Any) -> Any:
+    from ase import Atoms
+
+    return Atoms(
+        symbols=phonopy_atoms.symbols,
+        cell=phonopy_atoms.cell,
+        scaled_positions=phonopy_atoms.scaled_positions,
+        pbc=True,
+    )
+
+
+def ev_fit(volumes: Any, energies: Any) -> dict[str, float]:
+    """Birch–Murnaghan fit: equilibrium volume (Å³/atom), energy (eV/atom), bulk modulus (GPa)."""
+    from ase.eos import EquationOfState
+
+    eos = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos='birchmurnaghan')
+    v0, e0, b0 = eos.fit()
+    return {'v0': float(v0), 'e0': float(e0), 'bulk_modulus': float(b0 * EV_PER_A3_TO_GPA)}
+
+
+def phonon_frequencies(primitive: Any, multiple: int, forces: list[Any], distance: float) -> dict[str, list[float]]:
+    """Frequencies (THz) at :data:`Q_POINTS` from forces on phonopy's displaced supercells."""
+    phonon = _phonopy(primitive, multiple)
+    phonon.generate_displacements(distance=distance)
+    phonon.forces = [np.asarray(f) for f in forces]
+    phonon.produce_force_constants()
+    phonon.run_qpoints(list(Q_POINTS.values()))
+    frequencies = phonon.get_qpoints_dict()['frequencies']
+    return {name: [float(x) for x in row] for name, row in zip(Q_POINTS, frequencies)}
+
+
+@calcfunction
+def validation_structures(config: orm.Dict, structure: orm.StructureData | None = None) -> dict:
+    """The cells to label for validation: E–V points and, if small enough, displaced supercells.
+
+    Returns ``structures`` (``ev00``..., ``ph00``...) and ``cells`` (``Dict``: strains,
+    volumes, phonopy settings, which cells DFT labels).
+    """
+    from aiida_mlip_autopipe.config import parse_config
+    from aiida_mlip_autopipe.generation.builder import base_structures
+
+    parsed = parse_config(config.get_dict())
+    settings = parsed.validation
+    base = structure.get_ase() if structure is not None else None
+    target = parsed.target.model_copy(update={'supercell_atoms': [1]})
+    generator = parsed.generator.model_copy(update={'sqs': parsed.generator.sqs.model_copy(update={'n_structures': 1})})
+    primitive = base_structures(target, generator, 0, base)[0][0].atoms
+    outputs: dict[str, orm.StructureData] = {}
+    strains = np.linspace(-settings.ev_strain, settings.ev_strain, settings.ev_points)
+    volumes = []
+    for i, strain in enumerate(strains):
+        atoms = primitive.copy()
+        atoms.set_cell(atoms.cell.array * (1 + strain), scale_atoms=True)
+        volumes.append(float(atoms.get_volume() / len(atoms)))
+        outputs[f'ev{i:02d}'] = orm.StructureData(ase=atoms)
+        outputs[f'ev{i:02d}'].label = f'ev{i:02d}'
+    phonon = _phonopy(primitive, settings.phonon_supercell)
+    phonon.generate_displacements(distance=settings.phonon_displacement)
+    supercells = [_to_atoms(s) for s in phonon.supercells_with_displacements]
+    n_super = len(supercells[0]) if supercells else 0
+    label_phonons = settings.phonons and n_super <= settings.phonon_dft_max_atoms
+    if label_phonons:
+        for i, atoms in enumerate(supercells):
+            outputs[f'ph{i:02d}'] = orm.StructureData(ase=atoms)
+            outputs[f'ph{i:02d}'].label = f'ph{i:02d}'
+    metadata = {
+        'strains': strains.tolist(),
+        'volumes_per_atom': volumes,
+        'primitive': {
+            'symbols': primitive.get_chemical_symbols(),
+            'cell': primitive.cell.array.tolist(),
+            'scaled_positions': primitive.get_scaled_positions().tolist(),
+        },
+        'phonons': settings.phonons,
+        'phonon_supercell': settings.phonon_supercell,
+        'phonon_displacement': settings.phonon_displacement,
+        'phonon_supercell_atoms': n_super,
+        'phonon_displacements': len(supercells),
+        'phonons_labelled_by_dft': label_phonons,
+    }
+    return {'structures': outputs, 'cells': orm.Dict(metadata)}
+
+
+def _primitive_from(metadata: dict[str, Any]) -> Any:
+    from ase import Atoms
+
+    p = metadata['primitive']
+    return Atoms(symbols=p['symbols'], cell=p['cell'], scaled_positions=p['scaled_positions'], pbc=True)
+
+
+@calcfunction
+def analyse_validation(
+    potential: orm.Data,
+    cells: orm.Dict,
+    dft_labels: orm.Data | None = None,
+    md_summary: orm.Dict | None = None,
+) -> dict:
+    """Compare ``potential`` with the DFT validation labels; judge the stability MD.
+
+    Returns ``validation`` (``Dict``: E–V fits of ACE and DFT, phonon frequencies,
+    imaginary modes, MD verdict) and ``curves`` (``ArrayData`` for plots).
+    """
+    meta = cells.get_dict()
+    calculator = potential.get_calculator(active_set=False)
+    primitive = _primitive_from(meta)
+    frames = {f.info.get('structure_label'): f for f in (dft_labels.get_frames() if dft_labels is not None else [])}
+    by_volume = sorted(frames.values(), key=lambda f: f.get_volume()) if frames else []
+    result: dict[str, Any] = {}
+    curves = orm.ArrayData()
+
+    # Energy–volume: ACE on the strained base cells, DFT where labelled.
+    volumes, ace_energies = [], []
+    for strain in meta['strains']:
+        atoms = primitive.copy()
+        atoms.set_cell(atoms.cell.array * (1 + strain), scale_atoms=True)
+        atoms.calc = calculator
+        volumes.append(atoms.get_volume() / len(atoms))
+        ace_energies.append(atoms.get_potential_energy() / len(atoms))
+    result['ev'] = {'ace': ev_fit(volumes, ace_energies)}
+    curves.set_array('ev_volumes', np.asarray(volumes))
+    curves.set_array('ev_ace', np.asarray(ace_energies))
+    ev_frames = [f for f in by_volume if len(f) == len(primitive)]
+    if len(ev_frames) >= 4:
+        dft_v = [f.get_volume() / len(f) for f in ev_frames]
+        dft_e = [f.get_potential_energy() / len(f) for f in ev_frames]
+        result['ev']['dft'] = ev_fit(dft_v, dft_e)
+        curves.set_array('ev_dft_volumes', np.asarray(dft_v))
+        curves.set_array('ev_dft', np.asarray(dft_e))
+        ace, dft = result['ev']['ace'], result['ev']['dft']
+        result['ev']['lattice_ratio'] = (ace['v0'] / dft['v0']) ** (1 / 3)
+        result['ev']['bulk_modulus_error'] = ace['bulk_modulus'] - dft['bulk_modulus']
+        # Energy differences only: both curves are shifted to their own minimum.
+        ace_at = np.interp(dft_v, volumes, ace_energies)
+        result['ev']['rmse_relative_mev'] = float(
+            1000 * np.sqrt(np.mean(((ace_at - min(ace_energies)) - (np.asarray(dft_e) - min(dft_e))) ** 2))
+        )
+
+    # Phonons: ACE always (force constants from the potential); DFT when labelled.
+    if meta.get('phonons'):
+        phonon = _phonopy(primitive, meta['phonon_supercell'])
+        phonon.generate_displacements(distance=meta['phonon_displacement'])
+        ace_forces = []
+        for supercell in phonon.supercells_with_displacements:
+            atoms = _to_atoms(supercell)
+            atoms.calc = calculator
+            ace_forces.append(atoms.get_forces())
+        ace_freq = phonon_frequencies(primitive, meta['phonon_supercell'], ace_forces, meta['phonon_displacement'])
+        lowest = min(min(v) for v in ace_freq.values())
+        # Acoustic modes at Γ are zero up to numerical noise; anything clearly negative elsewhere is unstable.
+        imaginary = [q for q, v in ace_freq.items() if min(v) < (-0.3 if q == 'G' else -0.05)]
+        result['phonons'] = {'ace': ace_freq, 'lowest_thz': lowest, 'imaginary_at': imaginary}
+        ph_frames = [f for k, f in sorted(frames.items()) if k and k.startswith('ph')]
+        if meta.get('phonons_labelled_by_dft') and len(ph_frames) == meta['phonon_displacements']:
+            dft_freq = phonon_frequencies(
+                primitive, meta['phonon_supercell'], [f.get_forces() for f in ph_frames], meta['phonon_displacement']
+            )
+            diffs = [abs(a - d) for q in Q_POINTS for a, d in zip(ace_freq[q], dft_freq[q])]
+            result['phonons']['dft'] = dft_freq
+            result['phonons']['mae_thz'] = float(np.mean(diffs))
+            result['phonons']['max_abs_thz'] = float(np.max(diffs))
+        curves.set_array('phonon_ace', np.asarray([ace_freq[q] for q in Q_POINTS]))
+        if 'dft' in result['phonons']:
+            curves.set_array('phonon_dft', np.asarray([result['phonons']['dft'][q] for q in Q_POINTS]))
+
+    if md_summary is not None:
+        summary = md_summary.get_dict()
+        halted = bool(summary.get('halted'))
+        result['md'] = {
+            'temperature': summary.get('temperature'),
+            'steps_run': summary.get('steps_run'),
+            'max_gamma': summary.get('max_gamma'),
+            'halted': halted,
+            'stable': not halted and not summary.get('blow_up', False),
+        }
+    result['q_points'] = list(Q_POINTS)
+    return {'validation': orm.Dict(result), 'curves': curves}
