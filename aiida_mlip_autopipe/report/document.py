@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from aiida_mlip_autopipe.report import plots
@@ -22,7 +23,7 @@ def status_table(run: RunData) -> str:
         f'ActiveLearningWorkChain<{run.pk}> {run.label}: {run.state}'
         + (f' [{run.exit_status}]' if run.exit_status is not None else '')
         + (f', phase {run.phase}' if run.phase and not run.finished else ''),
-        f'{"gen":>3} {"cand":>5} {"sel":>4} {"labels ok/fail":>14} {"total":>6} {"F RMSE":>8} {"test F":>8} '
+        f'{"gen":>3} {"cand":>5} {"sel":>4} {"labels ok/fail":>14} {"total":>6} {"F RMSE":>8} {"new F":>8} '
         f'{"MD":>3} {"halt":>4} {"max γ":>7} {"uncert.":>8}  time (s)',
     ]
     for h in run.history:
@@ -32,10 +33,14 @@ def status_table(run: RunData) -> str:
         lines.append(
             f'{h["generation"]:>3} {h.get("candidates", 0):>5} {h.get("selected", 0):>4} '
             f'{labels:>14} {h.get("labels_total", 0):>6} '
-            f'{_fmt(h.get("train_force_rmse")):>8} {_fmt(h.get("test_force_rmse")):>8} '
+            f'{_fmt(h.get("train_force_rmse")):>8} {_fmt(h.get("prediction_force_rmse")):>8} '
             f'{h.get("md_runs", 0):>3} {h.get("md_halted", 0):>4} {_fmt(h.get("max_gamma"), ".2f"):>7} '
             f'{_fmt(h.get("uncertain_fraction"), ".1%"):>8}  {sum(timings.values()):.0f}'
         )
+    lines.append(
+        'F RMSE: train force RMSE of the fit (meV/Å); new F: the previous potential on this '
+        "generation's new labels, which it never saw; uncert.: MD steps above gamma_lower"
+    )
     if run.stop:
         lines.append(f'stopped by {run.stop.get("rule")}: {run.stop.get("message")}')
     elif run.history and run.config.get('loop'):
@@ -48,6 +53,7 @@ def status_table(run: RunData) -> str:
 
 def write_report(run: RunData, folder: str | Path) -> Path:
     """Write ``report.md`` and its PNG figures into ``folder``; return the Markdown path."""
+    started = time.perf_counter()  # issue 9: the report's own time goes into the phase table
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     figures = [
@@ -106,16 +112,7 @@ def write_report(run: RunData, folder: str | Path) -> Path:
                 f'{_fmt(c.get("measured_threshold"), ".2f")} | {_fmt(c.get("gamma_lower_after"), ".2f")} |'
             )
         lines.append('')
-    lines += [
-        '## Phase times (s) per generation',
-        '',
-        '| generation | ' + ' | '.join(_PHASES) + ' |',
-        '|' + ' --- |' * (len(_PHASES) + 1),
-    ]
-    for h in run.history:
-        t = h.get('timings', {})
-        lines.append(f'| {h["generation"]} | ' + ' | '.join(_fmt(t.get(p), '.1f') for p in _PHASES) + ' |')
-    lines.append('')
+    lines += phase_time_lines(run, report_seconds=time.perf_counter() - started)
     if made:
         lines += ['## Figures', '']
         for name, caption in made:
@@ -136,3 +133,64 @@ def write_report(run: RunData, folder: str | Path) -> Path:
 
 
 _PHASES = ('generation', 'screening', 'selection', 'dft', 'merge', 'training', 'md_setup', 'md', 'extraction')
+
+
+# issue 9 (end-to-end timings): totals, the run's wall time, validation and the report itself.
+def _run_times(pk: int) -> dict[str, float | None]:
+    """Wall time of the run (so far, if running) and of its validation phase, from node times (s)."""
+    from datetime import datetime, timezone
+
+    from aiida import orm
+
+    node = orm.load_node(pk)
+    end = node.mtime if node.is_terminated else datetime.now(timezone.utc)
+    times: dict[str, float | None] = {'wall': (end - node.ctime).total_seconds(), 'validation': None}
+    children = [
+        link.node
+        for link in node.base.links.get_outgoing().all()
+        if link.link_label
+        in ('validation_structures', 'label_validation', 'md_start_validation', 'md_validation', 'analyse_validation')
+    ]
+    if children:
+        times['validation'] = (max(c.mtime for c in children) - min(c.ctime for c in children)).total_seconds()
+    return times
+
+
+def phase_time_lines(run: RunData, report_seconds: float | None = None) -> list[str]:
+    """Markdown table of the phase times per generation with a total column and row, then the run totals.
+
+    ``dft`` is the wall time of the generation's LabellingWorkChain, ``training`` of its fit(s);
+    ``md`` sums the MD runs, which run concurrently, so the phases can add up to more than the wall time.
+    """
+    lines = [
+        '## Phase times (s) per generation',
+        '',
+        '| generation | ' + ' | '.join(_PHASES) + ' | total |',
+        '|' + ' --- |' * (len(_PHASES) + 2),
+    ]
+    sums = dict.fromkeys(_PHASES, 0.0)
+    for h in run.history:
+        t = h.get('timings', {})
+        for p in _PHASES:
+            sums[p] += t.get(p) or 0.0
+        total = sum(t.get(p) or 0.0 for p in _PHASES)
+        lines.append(
+            f'| {h["generation"]} | ' + ' | '.join(_fmt(t.get(p), '.1f') for p in _PHASES) + f' | {total:.1f} |'
+        )
+    if run.history:
+        lines.append('| all | ' + ' | '.join(f'{sums[p]:.1f}' for p in _PHASES) + f' | {sum(sums.values()):.1f} |')
+    lines.append('')
+    try:
+        times = _run_times(run.pk)
+    except Exception:  # a report must not fail on a missing node
+        times = {'wall': None, 'validation': None}
+    parts = []
+    if times['wall'] is not None:
+        parts.append(f'run wall time {times["wall"]:.1f} s' + ('' if run.finished else ' so far'))
+    if times['validation'] is not None:
+        parts.append(f'validation {times["validation"]:.1f} s')
+    if report_seconds is not None:
+        parts.append(f'this report (figures and tables) {report_seconds:.1f} s')
+    if parts:
+        lines += ['Totals: ' + '; '.join(parts) + '.', '']
+    return lines

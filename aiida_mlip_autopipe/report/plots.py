@@ -55,6 +55,9 @@ def plot_learning_curve(run: RunData, path: Path) -> Path | None:
         values = [h.get(key) for h in rows]
         if any(v is not None for v in values):
             ax_e.plot(labels, [np.nan if v is None else v for v in values], style, label=name)
+    unseen = [(h['labels_total'], h['prediction_force_rmse']) for h in run.history if h.get('prediction_force_rmse')]
+    if unseen:
+        ax_f.plot(*zip(*unseen), 'v:', color='tab:red', label='previous fit on new labels')
     # Every generation's potential on the same, final set of labels: the one curve whose
     # points are comparable (pacemaker's train/test sets change every generation).
     common = _rmse_on_final_set(run, [h['generation'] for h in rows])

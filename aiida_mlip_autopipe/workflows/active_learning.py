@@ -452,6 +452,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         )
         self.out(f'calibration.gen{g:02d}', result)
         data = result.get_dict()
+        self._record()['prediction_force_rmse'] = data.get('force_rmse')
         self._record()['calibration'] = {
             'spearman': data.get('spearman'),
             'measured_threshold': data.get('measured_threshold'),
@@ -460,7 +461,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         }
         rho = data.get('spearman')
         self.report(
-            f'generation {g}: gamma calibration on {data.get("n_atoms")} atoms: Spearman(gamma, |dF|) = '
+            f'generation {g}: previous potential on the new labels: force RMSE {data.get("force_rmse") or 0:.1f} meV/Å; '
+            f'gamma calibration on {data.get("n_atoms")} atoms: Spearman(gamma, |dF|) = '
             + (f'{rho:.2f}' if rho is not None else 'n/a')
             + f'; error {data["error_target"]} eV/Å reached from gamma '
             + (f'{data["measured_threshold"]:.2f}' if data.get('measured_threshold') is not None else 'never')

@@ -20,7 +20,8 @@ RECORD_KEYS = (
     'labels_failed',
     'labels_total',  # labels accumulated over the run (successful)
     'train_frames',
-    'test_force_rmse',  # meV/Å, None when no test set
+    'test_force_rmse',  # meV/Å, pacemaker's random hold-out of this generation, None when none
+    'prediction_force_rmse',  # meV/Å, previous potential on this generation's new labels (never seen)
     'train_force_rmse',
     'md_runs',
     'md_failed',
@@ -95,14 +96,17 @@ def evaluate_stop_rules(history: Sequence[Mapping[str, Any]], loop: Mapping[str,
             f'generation {generation}: {fraction:.2%} of MD frames above gamma_lower '
             f'(target < {loop["stable_fraction"]:.2%}), no halted run in {runs} MD runs',
         )
-    rmses = [h.get('test_force_rmse') for h in history if h.get('test_force_rmse') is not None]
+    # The test error is that of each generation's potential on the next generation's labels,
+    # which it never saw; pacemaker's random hold-outs change with the data and are not comparable.
+    rmses = [h.get('prediction_force_rmse') for h in history if h.get('prediction_force_rmse') is not None]
     if len(rmses) >= 2 and loop.get('rmse_plateau', 0) > 0:
         previous, current = rmses[-2], rmses[-1]
-        if previous > 0 and (previous - current) / previous < loop['rmse_plateau']:
+        change = (previous - current) / previous if previous > 0 else 0.0
+        if previous > 0 and abs(change) < loop['rmse_plateau']:
             return Decision(
                 'rmse_plateau',
-                f'test force RMSE went from {previous:.1f} to {current:.1f} meV/Å '
-                f'({(previous - current) / previous:+.1%}), less than the {loop["rmse_plateau"]:.0%} plateau threshold',
+                f'force RMSE on new, unseen labels went from {previous:.1f} to {current:.1f} meV/Å '
+                f'({change:+.1%} improvement), within the {loop["rmse_plateau"]:.0%} plateau threshold',
             )
     total = last.get('labels_total', 0)
     if total >= loop['dft_budget']:

@@ -45,14 +45,20 @@ def test_not_stable_when_a_run_halted_failed_or_none_ran(change):
 
 
 def test_rmse_plateau():
-    history = [record(0, test_force_rmse=100.0), record(1, test_force_rmse=97.0)]
+    history = [record(1, prediction_force_rmse=100.0), record(2, prediction_force_rmse=97.0)]
     decision = evaluate_stop_rules(history, LOOP)
     assert decision.rule == 'rmse_plateau'
-    assert '100.0 to 97.0 meV/Å' in decision.message
+    assert '100.0 to 97.0 meV/Å (+3.0% improvement)' in decision.message
 
 
-def test_rmse_still_improving():
-    history = [record(0, test_force_rmse=100.0), record(1, test_force_rmse=80.0)]
+@pytest.mark.parametrize('current', [80.0, 150.0])
+def test_rmse_still_changing_is_no_plateau(current):
+    history = [record(1, prediction_force_rmse=100.0), record(2, prediction_force_rmse=current)]
+    assert evaluate_stop_rules(history, LOOP) is None
+
+
+def test_pacemaker_hold_out_does_not_drive_the_plateau():
+    history = [record(0, test_force_rmse=100.0), record(1, test_force_rmse=99.0)]
     assert evaluate_stop_rules(history, LOOP) is None
 
 

@@ -50,6 +50,8 @@ def gamma_force_relation(frames: Sequence[Any], calculator: Any, n_bins: int = 8
         )
     gammas_a, errors_a = np.asarray(gammas), np.asarray(errors)
     result: dict[str, Any] = {'n_atoms': len(gammas), 'structures': per_structure}
+    # Per-component RMSE (meV/Å), as pacemaker reports its force errors.
+    result['force_rmse'] = float(1000 * np.sqrt(np.mean(errors_a**2) / 3)) if len(errors) else None
     if len(gammas) < 3 or np.ptp(gammas_a) == 0:
         result.update({'spearman': None, 'bins': []})
         return result
