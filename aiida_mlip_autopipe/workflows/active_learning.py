@@ -461,7 +461,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         }
         rho = data.get('spearman')
         self.report(
-            f'generation {g}: previous potential on the new labels: force RMSE {data.get("force_rmse") or 0:.1f} meV/Å; '
+            f'generation {g}: previous potential on the new labels: '
+            f'force RMSE {data.get("force_rmse") or 0:.1f} meV/Å; '
             f'gamma calibration on {data.get("n_atoms")} atoms: Spearman(gamma, |dF|) = '
             + (f'{rho:.2f}' if rho is not None else 'n/a')
             + f'; error {data["error_target"]} eV/Å reached from gamma '
