@@ -20,6 +20,7 @@ def finished_workflow(
     outputs: dict | None = None,
     process_label: str = 'PwBaseWorkChain',
     exit_message: str | None = None,
+    seal: bool = True,
 ) -> orm.WorkflowNode:
     """A stored workflow node that finished with ``exit_status`` and returned ``outputs``."""
     node = orm.WorkflowNode()
@@ -33,7 +34,8 @@ def finished_workflow(
         if not data.is_stored:
             data.store()
         data.base.links.add_incoming(node, link_type=LinkType.RETURN, link_label=label)
-    node.seal()
+    if seal:
+        node.seal()
     return node
 
 
@@ -61,8 +63,12 @@ def finished_calcjob(
     process_type: str = 'aiida.calculations:core.arithmetic.add',
     exit_message: str | None = None,
     inputs: dict | None = None,
+    caller: tuple[orm.WorkflowNode, str] | None = None,
 ) -> orm.CalcJobNode:
-    """A stored CalcJobNode that finished with ``exit_status``, with ``inputs`` linked in and ``outputs`` created."""
+    """A stored CalcJobNode that finished with ``exit_status``, with ``inputs`` linked in and ``outputs`` created.
+
+    ``caller`` is an unsealed workflow node and the link label under which it called this one.
+    """
     from aiida.common.links import LinkType as _LinkType
 
     node = orm.CalcJobNode()
@@ -75,6 +81,8 @@ def finished_calcjob(
         if not data.is_stored:
             data.store()
         node.base.links.add_incoming(data, link_type=_LinkType.INPUT_CALC, link_label=label)
+    if caller is not None:
+        node.base.links.add_incoming(caller[0], link_type=_LinkType.CALL_CALC, link_label=caller[1])
     node.store()
     for label, data in (outputs or {}).items():
         data.base.links.add_incoming(node, link_type=_LinkType.CREATE, link_label=label)

@@ -27,6 +27,7 @@ from aiida_mlip_autopipe.calculations.functions.validation import analyse_valida
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.workflows import stop_rules
+from aiida_mlip_autopipe.workflows.cleanup import clean_remote_folders
 from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
 
 __all__ = ('ActiveLearningWorkChain',)
@@ -826,14 +827,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         super().on_terminated()
         if not self.inputs.clean_workdir.value:
             return
-        cleaned = []
-        for called in self.node.called_descendants:
-            if isinstance(called, orm.CalcJobNode):
-                try:
-                    called.outputs.remote_folder._clean()
-                    cleaned.append(called.pk)
-                except (OSError, KeyError, AttributeError):
-                    pass
+        cleaned = clean_remote_folders(self.node)
         if cleaned:
             self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
 
