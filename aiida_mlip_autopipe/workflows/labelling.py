@@ -19,6 +19,7 @@ from aiida.plugins import WorkflowFactory
 from aiida_mlip_autopipe.calculations.functions.failures import record_failures
 from aiida_mlip_autopipe.calculations.functions.training_set import collect_training_set
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.workflows.cleanup import clean_remote_folders
 
 PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
 
@@ -377,13 +378,6 @@ class LabellingWorkChain(WorkChain):
         super().on_terminated()
         if not self.inputs.clean_workdir.value:
             return
-        cleaned = []
-        for called in self.node.called_descendants:
-            if isinstance(called, orm.CalcJobNode):
-                try:
-                    called.outputs.remote_folder._clean()
-                    cleaned.append(called.pk)
-                except (OSError, KeyError, AttributeError):
-                    pass
+        cleaned = clean_remote_folders(self.node)
         if cleaned:
             self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
