@@ -437,6 +437,12 @@ class DFTConfig(_Section):
         default=2, ge=1, le=10_000, description='Most pw.x jobs in flight at once (keep ≤ cores on one machine).'
     )
     max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
+    oracle: Literal['emt'] | None = Field(
+        default=None,
+        description='BENCHMARKS ONLY, NOT DFT: label with an analytic ASE calculator instead of pw.x '
+        "('emt': Al, Cu, Ni, Ag, Au, Pd, Pt), for measuring the loop itself in minutes. Never set it for a "
+        'real potential; the pw.x settings of this section are then unused.',
+    )
 
     @field_validator('code')
     @classmethod
@@ -969,6 +975,12 @@ class MLIPConfig(_Section):
                 )
             if isinstance(op, AntisiteOperation) and len(self.target.elements) < 2:
                 raise ValueError('generator.operations: antisite needs at least two elements in target.elements')
+        if self.dft.oracle is not None:  # issue 9: the benchmark oracle must cover the target
+            from aiida_mlip_autopipe.calculations.functions.oracle import check_oracle
+
+            problem = check_oracle(self.dft.oracle, self.target.elements)
+            if problem is not None:
+                raise ValueError(f'dft.oracle: {problem}')
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -1366,6 +1378,8 @@ def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[
                 )
                 continue
             problems += [(f'{section}.code', label, message) for message in _code_problems(code, plugin)]
+    if config.dft.oracle is not None:  # issue 9: the benchmark oracle needs no pw.x code and no pseudopotentials
+        problems = [problem for problem in problems if problem[0] not in ('dft.pseudo_family', 'dft.code')]
     return problems
 
 
@@ -1385,7 +1399,8 @@ def _code_problems(code: Any, plugin: str) -> list[str]:
         problems.append(f'code {code.full_label} is set up for {default!r}, not {plugin!r}; choose a {plugin} code')
     executable = getattr(code, 'filepath_executable', None)
     computer = getattr(code, 'computer', None)
-    if executable is not None and computer is not None and computer.transport_type == 'core.local':
+    local = computer is not None and computer.transport_type == 'core.local'
+    if executable is not None and local and Path(str(executable)).is_absolute():
         import os
 
         if not (Path(str(executable)).is_file() and os.access(str(executable), os.X_OK)):

@@ -113,10 +113,13 @@ def cmd_report(pk, output):
     from aiida_mlip_autopipe.report.collect import collect_run
     from aiida_mlip_autopipe.report.document import write_report
 
+    started = time.perf_counter()
     run = collect_run(_load_run(pk))
     path = write_report(run, output or f'report-{pk}')
     figures = sorted(p.name for p in path.parent.glob('*.png'))
-    click.echo(f'Wrote {path} with {len(figures)} figures: {", ".join(figures)}')
+    click.echo(
+        f'Wrote {path} with {len(figures)} figures: {", ".join(figures)} ({time.perf_counter() - started:.1f} s)'
+    )
 
 
 @cmd_root.command('export')

@@ -77,6 +77,59 @@ def _reference_structure(elements: list[str]) -> orm.StructureData:
     return structure
 
 
+#: Closest two atoms may be (Å, periodic images included) for a structure to be labelled.
+MIN_DISTANCE = 0.5
+#: Largest force (eV/Å) a label may have; a converged SCF beyond it is a broken structure.
+MAX_LABEL_FORCE = 1000.0
+
+
+def _overlap(structure: orm.StructureData, min_distance: float) -> str | None:
+    """Why ``structure`` has overlapping atoms (periodic images included), or None."""
+    import numpy as np
+    from ase.neighborlist import neighbor_list
+
+    atoms = structure.get_ase()
+    if len(atoms) == 0:
+        return 'the structure has no atoms'
+    if min_distance <= 0:
+        return None
+    i, j, d = neighbor_list('ijd', atoms, min_distance, self_interaction=False)
+    if len(d) == 0:
+        return None
+    k = int(np.argmin(d))
+    return f'atoms {int(i[k])} and {int(j[k])} are {float(d[k]):.3f} Å apart (< {min_distance} Å)'
+
+
+def _outputs_survived_a_kill(child: orm.ProcessNode) -> bool:
+    """Whether a child that failed with exit 11 has its outputs anyway (daemon killed while attaching).
+
+    A worker killed while a PwBaseWorkChain attaches its outputs can leave it "finished
+    [11] did not register a required output" although its last PwCalculation finished
+    ok and the outputs are linked: the label is good, and discarding it would waste DFT.
+    """
+    if child.exit_status != 11:
+        return False
+    calcs = [c for c in child.called if isinstance(c, orm.CalcJobNode)]
+    last = max(calcs, key=lambda c: c.pk, default=None)
+    return last is not None and last.is_finished_ok
+
+
+def _implausible(outputs: Any) -> str | None:
+    """Why a finished label cannot be right (non-finite or enormous energy/forces), or None."""
+    import numpy as np
+
+    energy = outputs.output_parameters.get('energy')
+    if energy is None or not np.isfinite(energy):
+        return f'unphysical label: energy {energy}'
+    trajectory = outputs.output_trajectory
+    if 'forces' in trajectory.get_arraynames():
+        forces = np.asarray(trajectory.get_array('forces'))[-1]
+        largest = float(np.abs(forces).max()) if forces.size else 0.0
+        if not np.isfinite(largest) or largest > MAX_LABEL_FORCE:
+            return f'unphysical label: max |F| {largest:.3g} eV/Å > {MAX_LABEL_FORCE:g}'
+    return None
+
+
 class LabellingWorkChain(WorkChain):
     """Run one ``PwBaseWorkChain`` per structure and collect the successful labels into a training set."""
 
@@ -113,6 +166,14 @@ class LabellingWorkChain(WorkChain):
             required=False,
             serializer=orm.to_aiida_type,
             help='SCF threshold per atom in Ry; conv_thr of each run is this times its number of atoms.',
+        )
+        spec.input(
+            'min_distance',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(MIN_DISTANCE),
+            serializer=orm.to_aiida_type,
+            help='Structures with two atoms closer than this (Å, periodic images included) are recorded as '
+            'failed without running pw.x; 0 leaves the check to pw.x, which only catches atoms on the same spot.',
         )
         spec.input(
             'max_concurrent',
@@ -238,13 +299,34 @@ class LabellingWorkChain(WorkChain):
         return builder
 
     def setup(self):
-        """Queue every structure."""
-        self.ctx.pending = sorted(self.inputs.structures)
+        """Queue every structure; record those with overlapping atoms as failed without running them.
+
+        pw.x stops only when two atoms sit exactly on the same spot; a pair 0.005 Å apart
+        "converges" to a label with forces of 1e7 eV/Å that would poison the training set.
+        """
+        self.ctx.pending = []
         self.ctx.launched = {}
         self.ctx.children = []
         self.ctx.failures = []
         self.ctx.successes = []
         self.ctx.batch = 0
+        for key in sorted(self.inputs.structures):
+            structure = self.inputs.structures[key]
+            problem = _overlap(structure, self.inputs.min_distance.value)
+            if problem is None:
+                self.ctx.pending.append(key)
+                continue
+            self.ctx.failures.append(
+                {
+                    'key': key,
+                    'structure_uuid': structure.uuid,
+                    'process_pk': None,
+                    'process_uuid': None,
+                    'exit_status': None,
+                    'exit_message': f'not labelled: {problem}',
+                }
+            )
+            self.report(f'{key} not labelled: {problem}')
 
     def should_run_batch(self):
         """Whether structures remain to be labelled."""
@@ -322,8 +404,10 @@ class LabellingWorkChain(WorkChain):
             if key is None or key in self.ctx.successes or any(f['key'] == key for f in self.ctx.failures):
                 continue
             structure = self.inputs.structures[key]
-            outputs = child.outputs if child.is_finished_ok else None
-            if outputs is not None and 'output_parameters' in outputs and 'output_trajectory' in outputs:
+            outputs = child.outputs if child.is_finished_ok or _outputs_survived_a_kill(child) else None
+            complete = outputs is not None and 'output_parameters' in outputs and 'output_trajectory' in outputs
+            problem = _implausible(outputs) if complete else None
+            if complete and problem is None:
                 self.ctx.successes.append(key)
                 continue
             self.ctx.failures.append(
@@ -333,7 +417,8 @@ class LabellingWorkChain(WorkChain):
                     'process_pk': child.pk,
                     'process_uuid': child.uuid,
                     'exit_status': child.exit_status,
-                    'exit_message': child.exit_message
+                    'exit_message': problem
+                    or child.exit_message
                     or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
                 }
             )

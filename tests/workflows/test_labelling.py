@@ -154,3 +154,43 @@ def test_real_pw_labels_two_atom_si(pw_code, pseudo_families, si_atoms):
     assert pw_chain.is_finished_ok
     assert frame.info['workchain_uuid'] == pw_chain.uuid
     assert results['failures']['num_failed'] == 0
+
+
+def test_overlapping_atoms_are_recorded_without_running(builder, si_atoms):
+    squeezed = si_atoms.copy()
+    squeezed.positions[1] = squeezed.positions[0] + [0.005, 0, 0]
+    builder.structures = {**builder.structures, 'c': orm.StructureData(ase=squeezed)}
+    process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    assert process.ctx.pending == ['a', 'b']
+    (failure,) = process.ctx.failures
+    assert failure['key'] == 'c' and failure['process_pk'] is None
+    assert '0.005 Å apart' in failure['exit_message']
+
+
+def test_implausible_label_is_a_failure(builder):
+    process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    structure = builder.structures['a']
+    wild = fake_pw_outputs(structure, energy=45588.0, forces=np.full((2, 3), 1.0e7))
+    child = finished_workflow(0, wild)
+    process.ctx.launched[str(child.pk)] = 'a'
+    process.ctx.children = [child]
+    process.inspect_batch()
+    assert process.ctx.successes == []
+    assert 'unphysical label: max |F| 1e+07 eV/Å' in process.ctx.failures[0]['exit_message']
+
+
+def test_outputs_attached_before_a_kill_are_kept(builder):
+    """Exit 11 after a daemon kill, with the outputs linked and the last pw.x finished ok: the label counts."""
+    from tests.utils import finished_calcjob
+
+    process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    child = finished_workflow(11, fake_pw_outputs(builder.structures['a']), seal=False)
+    finished_calcjob(0, {}, 'aiida.calculations:quantumespresso.pw', caller=(child, 'iteration_01'))
+    child.seal()
+    process.ctx.launched[str(child.pk)] = 'a'
+    process.ctx.children = [child]
+    process.inspect_batch()
+    assert process.ctx.successes == ['a']
