@@ -32,7 +32,8 @@ builder = ActiveLearningWorkChain.get_builder_from_protocol(config, protocol=pro
 builder.metadata.label = config.name
 if '--submit' in sys.argv:
     node = submit(builder)
-    print(f'Submitted ActiveLearningWorkChain<{node.pk}>; follow it with: aiida-mlip-autopipe status {node.pk} --watch 10')
+    print(f'Submitted ActiveLearningWorkChain<{node.pk}>')
+    print(f'follow it with: aiida-mlip-autopipe status {node.pk} --watch 10')
 else:
     results, node = run_get_node(builder)
     print(f'ActiveLearningWorkChain<{node.pk}> finished [{node.exit_status}]')
