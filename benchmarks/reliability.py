@@ -28,6 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / 'benchmarks' / 'reliability.md'
+#: How the runs of ``tests/reliability/test_kill_resume.py`` (its ``RUNS``) are named in the table.
+RUN_NAMES = {
+    'labelling': ('labelling', 'labellings'),
+    'active_learning': ('active-learning loop', 'active-learning loops'),
+}
 JSON_COPY = ROOT / 'benchmarks' / 'output' / 'reliability.json'
 
 
@@ -82,25 +87,44 @@ def render(data: dict, run: dict | None) -> str:
     scale = data.get('scale_out', [])
     recomputed = sum(len(k['recomputed']) for k in kills)
     resumed_ok = sum(k['exit_status'] == 0 for k in kills)
+    by_run = Counter(k.get('run', 'labelling') for k in kills)
+    loops = [k for k in kills if k.get('run') == 'active_learning']
+    dft_faults = [f for f in faults if f.get('stage', 'DFT') == 'DFT']
+    other_faults = [f for f in faults if f.get('stage', 'DFT') != 'DFT']
     rejected = sum(bool(b['rejected_api']) and b['rejected_cli'] is not False for b in bad)
     nodes = sum(b['nodes_created'] for b in bad)
     lines = [
         '# Reliability',
         '',
         'Measured by `tests/reliability` on real daemons and real `pw.x` (2-atom Si, LDA, k-spacing '
-        '0.5 Å⁻¹); regenerate with `python benchmarks/reliability.py`. Every number below is asserted by a test.',
+        '0.5 Å⁻¹), `pacemaker` and the LAMMPS driver; regenerate with `python benchmarks/reliability.py`. '
+        'Every number below is asserted by a test.',
         '',
         '| What | Result |',
         '| --- | --- |',
-        f'| Runs killed (SIGKILL of the daemon workers while pw.x ran) and resumed | {len(kills)} killed, '
-        f'{resumed_ok} finished ok after resuming |',
+        f'| Runs killed (SIGKILL of the daemon workers while pw.x ran) and resumed | {len(kills)} killed ('
+        + ', '.join(f'{n} {RUN_NAMES.get(run, (run, run))[n != 1]}' for run, n in sorted(by_run.items()))
+        + f'), {resumed_ok} finished ok after resuming |',
         f'| DFT recomputed after a kill (must be 0) | **{recomputed}** |',
         f'| Labels lost to a kill (must be 0; a PwBaseWorkChain killed while attaching its outputs ends [11] with '
         f'its pw.x finished ok, and its label is kept) | {sum(len(k.get("labels_lost", [])) for k in kills)} of '
         f'{sum(k["pw_calculations"] - k["handler_restarts"] for k in kills)} |',
-        f'| Faults injected (real pw.x) | {len(faults)}: '
-        + ', '.join(f'{n} {result}' for result, n in Counter(f.get('result', 'see below') for f in faults).items())
-        + ' (table below) |',
+    ]
+    if loops:
+        lines.append(
+            f'| Full active-learning loops killed during the DFT of generation 0 and resumed | {len(loops)} killed, '
+            f'{sum(k["exit_status"] == 0 for k in loops)} finished ok, '
+            f'{sum(len(k["recomputed"]) for k in loops)} DFT recomputed; every step (fit, MD, extraction) ran once |'
+        )
+    lines += [
+        f'| Faults injected in DFT (real pw.x) | {len(dft_faults)}: '
+        + ', '.join(f'{n} {result}' for result, n in Counter(f.get('result', 'see below') for f in dft_faults).items())
+        + ' (tables below) |',
+    ]
+    for stage, what in (('fit', 'pacemaker faults (real pacemaker)'), ('MD', 'MD blow-ups (real LAMMPS)')):
+        for f in (f for f in other_faults if f['stage'] == stage):
+            lines.append(f'| {what[0].upper()}{what[1:]}: {f["fault"]} | {f["process"]} → {f["result"]} |')
+    lines += [
         f'| Bad inputs tried / refused with an error naming the field | {len(bad)} / {rejected} |',
         f'| Nodes created by bad inputs (must be 0) | **{nodes}** |',
     ]
@@ -124,7 +148,11 @@ def render(data: dict, run: dict | None) -> str:
         '`verdi daemon restart`; `daemon` — SIGKILL the circus arbiter and everything it started (workers, the ZeroMQ '
         'broker of a presto profile), then `verdi daemon start` and, on presto, `verdi daemon restart` (see '
         '`docs/howto/scale_out.md`: aiida-core 2.9.4 stale broker socket). "Re-attached" counts the pw.x jobs '
-        'that were running at the kill and finished under the same job id (not resubmitted).',
+        'that were running at the kill and finished under the same job id (not resubmitted). Runs: `labelling` — '
+        'a `LabellingWorkChain` of 4 cells; `active_learning` — a whole one-generation `ActiveLearningWorkChain` '
+        '(8 candidates, FPS picks 4, DFT, fit, MD, extraction; `LOOP_CONFIG` in '
+        '`tests/reliability/test_kill_resume.py`) killed during the DFT of generation 0; its fit, MD and '
+        'extraction must then run exactly once.',
         '',
         '| Profile | Run | Mode | pw.x finished before kill | pw.x running at kill | Re-attached | PwCalculations '
         '| DFT recomputed | Labels lost | Exit status | Seconds |',
@@ -142,14 +170,29 @@ def render(data: dict, run: dict | None) -> str:
         '',
         '## Faults injected',
         '',
+        '### DFT (LabellingWorkChain, real pw.x)',
+        '',
         '| Fault | PwCalculations | Handler restarts | Exit status of the labelling | Outcome |',
         '| --- | --- | --- | --- | --- |',
     ]
-    for f in faults:
+    for f in dft_faults:
         lines.append(
             f'| {f["fault"]} | {f["pw_calculations"]} | {f["handler_restarts"]} | {f["exit_status"]} | '
             f'{f["outcome"].replace("|", "¦")} |'
         )
+    if other_faults:
+        lines += [
+            '',
+            '### Fit and exploration (real pacemaker and LAMMPS, in `PacemakerCalculation` alone or in the loop)',
+            '',
+            '| Stage | Fault | Process [exit status] | Run [exit status] | Outcome |',
+            '| --- | --- | --- | --- | --- |',
+        ]
+        for f in other_faults:
+            run_status = '— (no loop)' if f['exit_status'] is None else f'ActiveLearningWorkChain [{f["exit_status"]}]'
+            lines.append(
+                f'| {f["stage"]} | {f["fault"]} | {f["process"]} | {run_status} | {f["outcome"].replace("|", "¦")} |'
+            )
     by_category: dict[str, list[dict]] = defaultdict(list)
     for b in bad:
         by_category[b['category']].append(b)
@@ -180,15 +223,20 @@ def render(data: dict, run: dict | None) -> str:
         '',
         '- A worker killed while a `PwBaseWorkChain` attaches its outputs (its `results` step) leaves a work chain '
         'that, resumed, ends with exit status 11 ("did not register a required output") although its outputs are '
-        'attached and its `PwCalculation` finished ok. `LabellingWorkChain` then records the label as failed: no DFT '
-        'is recomputed, but the label is lost and counts against the failure budget. The kill tests accept only this '
-        'failure (and check that the pw.x behind it finished ok); it happened in 3 of 5 runs of the `daemon` case '
-        'when the kill came right after a pw.x finished.',
+        'attached and its `PwCalculation` finished ok; it happened in 3 of 5 runs of the `daemon` case when the kill '
+        'came right after a pw.x finished. `LabellingWorkChain` keeps such a label (the DFT is intact), and the kill '
+        'tests assert that no label is lost.',
         '- aiida-core 2.9.4, presto profile: after the ZeroMQ broker is killed hard, a worker started together with '
         "the new broker can read the dead broker's socket file and never receive a task. 3 of 8 crash recoveries "
         'stalled without the `verdi daemon restart` step, none of 22 with it.',
-        '- pw.x accepts atoms 0.005 Å apart and "converges" (the `xfail` fault above); only atoms on the same spot '
-        'stop it.',
+        '- pw.x accepts atoms 0.005 Å apart and "converges" to a label with E > 0 and forces ~ 1e7 eV/Å; only atoms '
+        'on the same spot stop it. `LabellingWorkChain` therefore refuses atoms closer than 0.5 Å before pw.x (the '
+        'fault above).',
+        '- aiida-core 2.9.4, presto profile: an interpreter that submitted processes before the daemon and its ZeroMQ '
+        "broker crashed (a `verdi shell`, a notebook, this test session) keeps sending to the dead broker's socket: "
+        'its next `submit` is stored but never reaches a worker (a labelling waited 300 s for its first pw.x). A new '
+        'interpreter, or `get_manager().reset_runner()` and `reset_broker()`, connects to the new broker; the '
+        'harness does that after each `daemon` kill.',
     ]
     lines += ['', '## Run', '']
     if run:

@@ -368,7 +368,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         sizes = [len(node.sites) for node in kept_hint.values()]
         smallest = sum(sizes) / len(sizes)
         fraction = min((cfg.target.composition or {}).values() or [1.0])
-        needed = cfg.training.functions_per_element / max(1e-9, 1 - cfg.training.test_fraction)
+        # pace_activeset drops force-error outliers before it builds the set: keep a margin.
+        needed = 1.5 * cfg.training.functions_per_element / max(1e-9, 1 - cfg.training.test_fraction)
         picks = int(-(-needed // max(1e-9, smallest * fraction)))
         if picks > n:
             self.report(

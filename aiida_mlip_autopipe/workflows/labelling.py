@@ -83,6 +83,21 @@ MIN_DISTANCE = 0.5
 MAX_LABEL_FORCE = 1000.0
 
 
+def smearing_bands(structure: orm.StructureData, pseudos: Mapping[str, Any]) -> int:
+    """Bands for a smeared SCF of ``structure``: 1.5 times the occupied ones, at least 8 more.
+
+    pw.x's default (1.2 times, at least 4 more) is often too few for strained or rattled
+    cells, whose highest band then holds charge; PwBaseWorkChain notices after the run
+    and restarts with more bands, which doubles the cost of that label. Asking for
+    enough bands up front costs a little more per run and saves the restart.
+    """
+    import math
+
+    electrons = sum(pseudos[site.kind_name].z_valence for site in structure.sites)
+    occupied = math.ceil(electrons / 2)
+    return max(math.ceil(1.5 * occupied), occupied + 8)
+
+
 def _overlap(structure: orm.StructureData, min_distance: float) -> str | None:
     """Why ``structure`` has overlapping atoms (periodic images included), or None."""
     import numpy as np
@@ -348,6 +363,9 @@ class LabellingWorkChain(WorkChain):
             parameters.setdefault('ELECTRONS', {})['conv_thr'] = (
                 len(structure.sites) * self.inputs.conv_thr_per_atom.value
             )
+        system = parameters.setdefault('SYSTEM', {})
+        if system.get('occupations') == 'smearing' and 'nbnd' not in system:
+            system['nbnd'] = smearing_bands(structure, inputs.pw.pseudos)
         inputs.pw.parameters = orm.Dict(parameters)
         inputs.clean_workdir = self.inputs.clean_workdir
         return inputs

@@ -258,7 +258,26 @@ def _rebind_workers_to_new_zeromq_broker(client, number_workers: int, timeout: f
     wait_for(lambda: len(_safe_worker_pids(client)) == number_workers, timeout, 'the new workers')
     interim = _safe_worker_pids(client)
     client.restart_daemon(wait=True, timeout=int(timeout))
+    _reconnect_this_interpreter(client.profile)
     return interim
+
+
+def _reconnect_this_interpreter(profile) -> None:
+    """Drop this interpreter's connection to the dead ZeroMQ broker, so that its next ``submit`` reaches the new one.
+
+    The communicator of a runner binds to the socket the broker had when it was made; after the
+    broker is killed and a new one starts, tasks sent through the old communicator go nowhere and
+    the submitted process waits forever for a worker (what a ``verdi`` shell kept open across a
+    crash would see, too). The next ``get_runner()`` builds a new communicator from the new sockets file.
+    """
+    from aiida.manage import get_manager
+
+    manager = get_manager()
+    loaded = manager.get_profile()
+    if loaded is None or loaded.name != profile.name:
+        return
+    manager.reset_runner()
+    manager.reset_broker()
 
 
 def _is_zombie(pid: int) -> bool:

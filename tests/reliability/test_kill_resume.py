@@ -5,8 +5,10 @@ pw.x jobs are children of the scheduler, not of the worker, so they keep running
 worker is dead; the new worker reloads every process from its last checkpoint and re-attaches
 to the running jobs by their job id.
 
-``RUNS`` says what is submitted; the harness is indifferent to it, so a full active-learning run
-is added there as one more entry when ``ActiveLearningWorkChain`` lands.
+``RUNS`` says what is submitted; the harness is indifferent to it. ``labelling`` is a
+``LabellingWorkChain`` of four cells; ``active_learning`` is a whole ``ActiveLearningWorkChain``
+(one generation: candidates, selection, DFT of four cells, fit, MD, extraction), killed while
+the DFT of generation 0 runs, which must then fit and explore exactly once on the new worker.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from aiida import orm
+from aiida.common.links import LinkType
 
 from aiida_mlip_autopipe.config import DFTConfig
 from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
@@ -36,8 +40,72 @@ def labelling_run(code, structures) -> tuple[object, int]:
     return builder, len(structures)
 
 
+#: The smallest whole loop with a window for the kill in its DFT: one generation, four 2-atom Si
+#: cells chosen by FPS from eight candidates and labelled two at a time, a 4-function fit (four
+#: 2-atom cells give 8 environments; pace_activeset drops force outliers, so 8 functions can
+#: leave it under-determined), 100 MD steps on 8 atoms, no validation.
+LOOP_CONFIG = {
+    'name': 'reliability-kill-resume',
+    'seed': 5,
+    'target': {'elements': ['Si'], 'prototype': 'diamond', 'lattice_constant': 5.40, 'supercell_atoms': [2]},
+    'generator': {
+        'operations': [
+            {'kind': 'strain', 'volumetric': [-0.04, 0.04], 'shear': 0.02, 'copies': 3},
+            {'kind': 'rattle', 'stdev': 0.05, 'copies': 1},
+        ]
+    },
+    'surrogate': {'model': 'none', 'n_select': 4},
+    'dft': {'kpoints_distance': 0.5, 'max_concurrent': 2},
+    'training': {'functions_per_element': 4, 'maxiter': 10, 'test_fraction': 0.0},
+    'exploration': {
+        'temperatures': [1200],
+        'n_steps': 100,
+        'thermo_interval': 10,
+        'dump_interval': 10,
+        'supercell_atoms': 8,
+        'gamma_lower': 1.5,
+        'gamma_upper': 50,
+        'extraction': {'max_atoms': 8, 'max_environments': 2},
+    },
+    'loop': {'max_generations': 1, 'dft_budget': 4},
+    'validation': {'enabled': False},
+}
+
+
+def loop_codes(pw_code) -> dict[str, orm.AbstractCode]:
+    """The pw, pacemaker and LAMMPS codes on the computer of ``pw_code``, as ``aiida-mlip-autopipe setup`` has them."""
+    from aiida_mlip_autopipe.provision import default_code_specs, ensure_code
+
+    codes = {'pw': pw_code}
+    for spec in default_code_specs():
+        if spec.label in ('pacemaker', 'lammps'):
+            try:
+                codes[spec.label] = ensure_code(spec, computer_label=pw_code.computer.label, echo=lambda _: None)
+            except FileNotFoundError as exc:
+                pytest.skip(str(exc))
+    return codes
+
+
+def active_learning_run(code, structures) -> tuple[object, int]:
+    """A whole one-generation loop (``LOOP_CONFIG``); ``structures`` is not used, the loop makes its own.
+
+    :returns: the builder and the number of ``PwCalculation``s a clean run makes (the DFT budget).
+    """
+    from aiida_mlip_autopipe.config import parse_config
+    from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        parse_config(LOOP_CONFIG), codes=loop_codes(code), protocol='fast'
+    )
+    return builder, LOOP_CONFIG['loop']['dft_budget']
+
+
 #: What is killed and resumed: ``factory(pw_code, structures) -> (builder, expected PwCalculations)``.
-RUNS: dict[str, Callable] = {'labelling': labelling_run}
+RUNS: dict[str, Callable] = {'labelling': labelling_run, 'active_learning': active_learning_run}
+
+#: Kill modes per run on the presto profile. The whole loop takes the hardest one (the daemon and
+#: its broker die) to keep the set short; ``test_scale_out`` kills it with ``restart`` as well.
+PRESTO_MODES: dict[str, tuple[str, ...]] = {'labelling': ('workers', 'daemon'), 'active_learning': ('daemon',)}
 
 
 def assert_resumed_without_recomputation(node, record, expected_pw: int) -> None:
@@ -59,6 +127,18 @@ def assert_resumed_without_recomputation(node, record, expected_pw: int) -> None
 
 
 def labels_lost_to_the_kill(node) -> list[str]:
+    """Keys of the labels a kill cost (of ``node``, or of the labelling of generation 0 of a loop); see below."""
+    if node.process_label == 'ActiveLearningWorkChain':
+        return _labels_lost(_called(node, 'label_gen00'))
+    return _labels_lost(node)
+
+
+def _called(node, link_label: str):
+    """The process ``node`` called with ``link_label``."""
+    return node.base.links.get_outgoing(link_label_filter=link_label).one().node
+
+
+def _labels_lost(node) -> list[str]:
     """Keys of the labels a kill cost; there must be none, and every structure must be in the training set.
 
     A worker killed while a ``PwBaseWorkChain`` runs its last step (``results``, attaching the
@@ -74,8 +154,33 @@ def labels_lost_to_the_kill(node) -> list[str]:
     return lost
 
 
-@pytest.mark.parametrize('run', sorted(RUNS))
-@pytest.mark.parametrize('mode', ['workers', 'daemon'])
+def assert_loop_went_on_once(node, expected_pw: int, lost: list[str]) -> None:
+    """A resumed loop ran each of its steps once (fit, MD, extraction included), on every label the DFT gave."""
+    # A step that ran again after the kill would call its calcfunction or calculation a second time.
+    called = [
+        link.link_label
+        for link in node.base.links.get_outgoing(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).all()
+    ]
+    assert sorted(called) == sorted(set(called)), called
+    assert {'generate_gen00', 'select_gen00', 'label_gen00', 'train_gen00', 'extract_gen00'} <= set(called)
+    calcs = {label: [] for label in ('PacemakerCalculation', 'LammpsCalculation')}
+    for child in node.called_descendants:
+        if child.process_label in calcs:
+            calcs[child.process_label].append(child)
+    assert [c.exit_status for c in calcs['PacemakerCalculation']] == [0]
+    assert [c.exit_status for c in calcs['LammpsCalculation']] == [0]
+    assert node.outputs.training_set.num_frames == expected_pw - len(lost)
+    assert node.outputs.potential.uuid == calcs['PacemakerCalculation'][0].outputs.potential.uuid
+    (generation,) = node.outputs.history['generations']
+    assert generation['labels_total'] == expected_pw - len(lost)
+    assert generation['md_runs'] == 1 and generation['md_failed'] == 0
+    assert node.outputs.stop['rule'] in {'max_generations', 'dft_budget'}
+
+
+KILLS = [(run, mode) for run in sorted(RUNS) for mode in PRESTO_MODES[run]]
+
+
+@pytest.mark.parametrize(('run', 'mode'), KILLS, ids=[f'{mode}-{run}' for run, mode in KILLS])
 def test_kill_workers_and_resume(daemon_profile, si_cells, mode, run):
     """``workers``: SIGKILL the worker, circus starts a new one. ``daemon``: SIGKILL worker and daemon, start anew."""
     structures = si_cells(NUM_STRUCTURES, seed=10 if mode == 'workers' else 20)
@@ -83,13 +188,15 @@ def test_kill_workers_and_resume(daemon_profile, si_cells, mode, run):
     node, record = run_with_hard_kill(
         builder, daemon_profile.client, mode=mode, number_workers=daemon_profile.number_workers, timeout=300
     )
-    lost = labels_lost_to_the_kill(node) if run == 'labelling' and node.is_finished_ok else []
+    lost = labels_lost_to_the_kill(node) if node.is_finished_ok else []
     write_summary(
         'kill_resume',
         {'profile': 'presto (core.sqlite_dos + core.zeromq)', 'run': run, 'labels_lost': lost, **record.to_dict()},
     )
     assert_resumed_without_recomputation(node, record, expected_pw)
     assert record.handler_restarts == 0
+    if run == 'active_learning':
+        assert_loop_went_on_once(node, expected_pw, lost)
     # Before the kill the run was driven by the worker that was killed.
     before = reporting_pids(node) - set(record.resumed_by_pids)
     assert before <= set(record.killed_worker_pids)

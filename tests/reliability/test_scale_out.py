@@ -30,7 +30,12 @@ from .harness import (
     worker_pids,
     write_summary,
 )
-from .test_kill_resume import RUNS, assert_resumed_without_recomputation, labels_lost_to_the_kill
+from .test_kill_resume import (
+    RUNS,
+    assert_loop_went_on_once,
+    assert_resumed_without_recomputation,
+    labels_lost_to_the_kill,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 
@@ -209,9 +214,11 @@ def test_kill_workers_and_restart_daemon_on_scale_out(scale_out_profile, si_cell
     node, record = run_with_hard_kill(
         builder, scale_out_profile.client, mode='restart', number_workers=WORKERS, timeout=300
     )
-    lost = labels_lost_to_the_kill(node) if run == 'labelling' and node.is_finished_ok else []
+    lost = labels_lost_to_the_kill(node) if node.is_finished_ok else []
     write_summary(
         'kill_resume',
         {'profile': 'scale-out (core.psql_dos + core.rabbitmq)', 'run': run, 'labels_lost': lost, **record.to_dict()},
     )
     assert_resumed_without_recomputation(node, record, expected_pw)
+    if run == 'active_learning':
+        assert_loop_went_on_once(node, expected_pw, lost)

@@ -76,6 +76,9 @@ def test_inputs_per_structure(builder, structures):
     assert set(inputs.pw.pseudos) == {'Si'}
     # conv_thr scales with the number of atoms of each structure.
     assert inputs.pw.parameters['ELECTRONS']['conv_thr'] == pytest.approx(16 * 1e-8)
+    # 64 valence electrons, 32 occupied bands: 1.5 times as many, so no restart for too few bands.
+    assert inputs.pw.parameters['SYSTEM']['nbnd'] == 48
+    assert process._inputs_for(structures['a']).pw.parameters['SYSTEM']['nbnd'] == 12
     assert process.ctx.pending == ['a', 'b']
 
 

@@ -22,6 +22,8 @@ def summarise_run(history: orm.Dict, stop: orm.Dict) -> dict:
         'labels_failed': sum(g.get('labels_failed', 0) for g in generations),
         'md_runs': sum(g.get('md_runs', 0) for g in generations),
         'md_failed': sum(g.get('md_failed', 0) for g in generations),
+        'md_halted': sum(g.get('md_halted', 0) for g in generations),
+        'fits_failed': sum(len(g.get('fit_failures', [])) for g in generations),
     }
     return {
         'history': orm.Dict({'generations': generations, 'totals': totals}),
