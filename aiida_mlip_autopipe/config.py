@@ -909,6 +909,11 @@ class LoopConfig(_Section):
     failure_budget: FailureBudget = Field(default_factory=FailureBudget)
     calibrate_gamma: bool = Field(default=False, description='Adjust gamma_lower from measured force errors.')
     gamma_bounds: tuple[float, float] = Field(default=(1.5, 5.0), description='Bounds for the calibrated gamma_lower.')
+    reuse_pool: bool = Field(
+        default=True,
+        description='From generation 1 on, also offer the unlabelled candidates of earlier pools on which the '
+        'current potential extrapolates (max gamma above gamma_lower); MD alone revisits only what it samples.',
+    )
     calibration_error: float = Field(
         default=0.3,
         gt=0,

@@ -265,6 +265,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.potential = self.inputs.get('initial_potential')
         self.ctx.new_potential = None
         self.ctx.candidates = {}
+        self.ctx.pool = {}
         self.ctx.labels_total = self.ctx.training_set.num_frames if self.ctx.training_set is not None else 0
         self.ctx.fit_attempt = 0
         self.ctx.exit_code = None
@@ -324,19 +325,24 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         remaining = cfg.loop.dft_budget - self.ctx.labels_total
         n_select = max(0, min(self._first_fit_minimum(kept_hint=self.ctx.candidates), remaining))
         self.ctx.selected = {}
-        if not self.ctx.candidates or n_select == 0:
+        if n_select == 0:
             return
-        screened = screen_candidates(
-            model=self.inputs.screening_model,
-            settings=surrogate_settings(cfg),
-            structures=self.ctx.candidates,
-            metadata={'call_link_label': f'screen_gen{g:02d}'},
-        )
-        kept = dict(screened.get('structures', {}))
-        record['screened_out'] = len(self.ctx.candidates) - len(kept)
-        self._timed('screening', started)
-        self.report(f'generation {g}: screening kept {len(kept)} of {len(self.ctx.candidates)} candidates')
+        kept = {}
+        if self.ctx.candidates:
+            screened = screen_candidates(
+                model=self.inputs.screening_model,
+                settings=surrogate_settings(cfg),
+                structures=self.ctx.candidates,
+                metadata={'call_link_label': f'screen_gen{g:02d}'},
+            )
+            # Keys carry the generation so that pools of several generations never collide.
+            kept = {f'g{g:02d}_{key}': node for key, node in screened.get('structures', {}).items()}
+            record['screened_out'] = len(self.ctx.candidates) - len(kept)
+            self._timed('screening', started)
+            self.report(f'generation {g}: screening kept {len(kept)} of {len(self.ctx.candidates)} candidates')
+        kept.update(self._uncertain_from_pool(exclude=set(kept)))
         if not kept:
+            self._nothing_to_label()
             return
         started = time.time()
         self._phase('selection')
@@ -351,9 +357,57 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             inputs['labelled'] = self.ctx.training_set
         selected = select_candidates(**inputs)
         self.ctx.selected = dict(selected.get('structures', {}))
+        # What was screened but not picked stays in the pool for later generations.
+        picked = set(self.ctx.selected)
+        self.ctx.pool = {key: node for key, node in {**self.ctx.pool, **kept}.items() if key not in picked}
         record['selected'] = len(self.ctx.selected)
         self._timed('selection', started)
         self.report(f'generation {g}: selected {len(self.ctx.selected)} by farthest point sampling')
+        if not self.ctx.selected:
+            self._nothing_to_label()
+
+    def _nothing_to_label(self) -> None:
+        """After generation 0, an empty selection ends the loop: nothing new is uncertain."""
+        g = self.ctx.generation
+        if g == 0:
+            return
+        decision = stop_rules.Decision(
+            'no_new_candidates',
+            f'generation {g}: nothing left to label (no extracted environment and no pool candidate above '
+            f'gamma {self.ctx.gamma_lower:.2f} survived screening and selection)',
+        )
+        self.ctx.stop = decision.as_dict()
+        self.report(f'stopping: {decision.rule}: {decision.message}')
+
+    def _uncertain_from_pool(self, exclude: set[str]) -> dict[str, orm.StructureData]:
+        """Unlabelled candidates of earlier generations on which the current potential extrapolates.
+
+        Scored with ``score_uncertainty`` (max gamma under the current potential, above
+        ``gamma_lower``); they join this generation's candidates, and farthest point
+        sampling picks among all of them.
+        """
+        from aiida_mlip_autopipe.calculations.functions.uncertainty import score_uncertainty
+
+        cfg = self.cfg
+        g = self.ctx.generation
+        pool = {key: node for key, node in self.ctx.pool.items() if key not in exclude}
+        if not cfg.loop.reuse_pool or self.ctx.potential is None or not pool:
+            return {}
+        started = time.time()
+        scored = score_uncertainty(
+            potential=self.ctx.potential,
+            settings=orm.Dict({'gamma_threshold': self.ctx.gamma_lower}),
+            structures=pool,
+            metadata={'call_link_label': f'score_pool_gen{g:02d}'},
+        )
+        uncertain = dict(scored.get('structures', {}))
+        self._record()['pool_uncertain'] = len(uncertain)
+        self._timed('screening', started)
+        self.report(
+            f'generation {g}: {len(uncertain)} of {len(pool)} unlabelled pool candidates have gamma above '
+            f'{self.ctx.gamma_lower:.2f} under the current potential'
+        )
+        return uncertain
 
     def _first_fit_minimum(self, kept_hint: dict) -> int:
         """``n_select``, raised in the first generation so the first fit can build its active set.
@@ -479,7 +533,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def should_run_training(self):
         """Fit until a fit succeeds for this generation (failed fits count against the budget)."""
-        if self.ctx.exit_code is not None:
+        if self.ctx.exit_code is not None or self.ctx.stop is not None:
             return False
         return (
             self.ctx.new_potential is None
@@ -567,7 +621,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         """MD at every configured temperature (and pressure) on the new potential, gamma monitored."""
         from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
 
-        if self.ctx.exit_code is not None:
+        if self.ctx.exit_code is not None or self.ctx.stop is not None:
             return None
         if self.ctx.new_potential is not None:
             self.ctx.potential = self.ctx.new_potential
@@ -633,7 +687,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         """Gather the MD results, extract uncertain environments, apply budgets and stop rules."""
         from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments
 
-        if self.ctx.exit_code is not None:
+        if self.ctx.exit_code is not None or self.ctx.stop is not None:
             return
         cfg = self.cfg
         g = self.ctx.generation
@@ -703,6 +757,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             )
             new_candidates = {key: node for key, node in outputs.items() if key.startswith('candidate_')}
         record['new_candidates'] = len(new_candidates)
+        record['pool_remaining'] = len(self.ctx.pool) if cfg.loop.reuse_pool else 0
         self._timed('extraction', started)
         self.report(f'generation {g}: {len(new_candidates)} uncertain environments extracted as candidates')
         decision = stop_rules.evaluate_stop_rules(self.ctx.history, cfg.loop.model_dump())

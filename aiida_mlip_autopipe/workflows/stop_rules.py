@@ -113,7 +113,7 @@ def evaluate_stop_rules(history: Sequence[Mapping[str, Any]], loop: Mapping[str,
         return Decision('dft_budget', f'{total} DFT labels used, budget {loop["dft_budget"]}')
     if generation + 1 >= loop['max_generations']:
         return Decision('max_generations', f'{generation + 1} generations run, maximum {loop["max_generations"]}')
-    if not last.get('new_candidates', 1):
+    if not last.get('new_candidates', 1) and not last.get('pool_remaining', 0):
         return Decision('no_new_candidates', f'generation {generation}: exploration produced no new candidates')
     return None
 

@@ -253,3 +253,37 @@ def test_end_to_end_tiny_loop(config, codes_from_setup, pseudo_families, tmp_pat
     assert (tmp_path / 'learning_curve.png').is_file()
     assert f'ActiveLearningWorkChain<{node.pk}>' in report.read_text()
     assert np.isfinite(history[-1]['max_gamma'])
+
+
+def test_pool_candidates_the_potential_does_not_know_come_back(process, potential, training_set, si_atoms):
+    """Generation 1 without new MD candidates: uncertain leftovers of the pool are selected, known ones are not."""
+    crystal = si_atoms.repeat((2, 2, 1))
+    squeezed = crystal.copy()
+    squeezed.set_cell(crystal.cell * 0.85, scale_atoms=True)
+    squeezed.rattle(0.15, seed=2)
+    process.ctx.history.append(process._new_record(1))
+    process.ctx.generation = 1
+    process.ctx.potential = potential
+    process.ctx.training_set = training_set
+    process.ctx.candidates = {}
+    process.ctx.pool = {
+        'g00_c0001': orm.StructureData(ase=crystal).store(),
+        'g00_c0002': orm.StructureData(ase=squeezed).store(),
+    }
+    process.screen_and_select()
+    assert list(process.ctx.selected) == ['g00_c0002']
+    assert list(process.ctx.pool) == ['g00_c0001']
+    assert process._record()['pool_uncertain'] == 1
+
+
+def test_nothing_uncertain_ends_the_loop(process, potential, training_set, si_atoms):
+    process.ctx.history.append(process._new_record(1))
+    process.ctx.generation = 1
+    process.ctx.potential = potential
+    process.ctx.training_set = training_set
+    process.ctx.candidates = {}
+    process.ctx.pool = {'g00_c0001': orm.StructureData(ase=si_atoms.repeat((2, 2, 1))).store()}
+    process.screen_and_select()
+    assert process.ctx.stop['rule'] == 'no_new_candidates'
+    assert not process.should_run_training()
+    assert not process.should_run_generation()

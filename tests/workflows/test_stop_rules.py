@@ -78,6 +78,10 @@ def test_no_new_candidates():
     assert decision.rule == 'no_new_candidates'
 
 
+def test_unlabelled_pool_keeps_the_loop_going():
+    assert evaluate_stop_rules([record(1, new_candidates=0, pool_remaining=12)], LOOP) is None
+
+
 def test_stable_wins_over_budget():
     decision = evaluate_stop_rules([record(4, labels_total=100, uncertain_fraction=0.0)], LOOP)
     assert decision.rule == 'exploration_stable'
