@@ -66,3 +66,26 @@ def test_hand_made_code_is_never_replaced(aiida_profile, aiida_localhost):
     spec = CodeSpec('mine', '/bin/sh', 'core.arithmetic.add', 'different')
     assert Path('/bin/sh').is_file()
     assert ensure_code(spec, aiida_localhost.label, echo=lambda _: None).pk == code.pk
+
+
+def test_local_job_polling_is_tuned_once(aiida_profile, aiida_localhost):
+    """Issue 9: set-up polls jobs on this machine every 0.2 s (AiiDA: 10 s); a second call changes nothing."""
+    from aiida_mlip_autopipe.provision import LOCAL_JOB_POLL_INTERVAL, tune_local_polling
+
+    aiida_localhost.set_minimum_job_poll_interval(10.0)
+    messages = []
+    assert tune_local_polling(aiida_localhost.label, echo=messages.append) is True
+    assert aiida_localhost.get_minimum_job_poll_interval() == LOCAL_JOB_POLL_INTERVAL
+    assert tune_local_polling(aiida_localhost.label, echo=messages.append) is False
+    assert 'changed' in messages[0] and 'changed' not in messages[1]
+
+
+def test_remote_computer_polling_is_left_alone(aiida_profile):
+    from aiida_mlip_autopipe.provision import tune_local_polling
+
+    computer = orm.Computer(
+        label='remote-x', hostname='example.org', transport_type='core.ssh', scheduler_type='core.slurm', workdir='/tmp'
+    ).store()
+    computer.set_minimum_job_poll_interval(30.0)
+    assert tune_local_polling('remote-x', echo=lambda _: None) is False
+    assert computer.get_minimum_job_poll_interval() == 30.0
