@@ -165,7 +165,7 @@ def phase_time_lines(run: RunData, report_seconds: float | None = None) -> list[
     lines = [
         '## Phase times (s) per generation',
         '',
-        '| generation | ' + ' | '.join(_PHASES) + ' | total |',
+        '| gen | ' + ' | '.join(_PHASES) + ' | total |',
         '|' + ' --- |' * (len(_PHASES) + 2),
     ]
     sums = dict.fromkeys(_PHASES, 0.0)
