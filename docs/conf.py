@@ -32,7 +32,6 @@ source_suffix = {'.md': 'markdown', '.rst': 'restructuredtext'}
 exclude_patterns = ['_build', '_config_reference.py']
 html_theme = 'furo'
 html_title = 'aiida-mlip-autopipe'
-html_static_path = ['_static']
 nitpicky = False
 autodoc_typehints = 'none'
 # No intersphinx: the docs must build offline, without warnings.
