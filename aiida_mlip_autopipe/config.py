@@ -1310,13 +1310,13 @@ def check_structure_file(
     elif abs(atoms.cell.volume) < 1e-3:
         problems.append(f'the cell vectors are linearly dependent (volume {atoms.cell.volume:.3g} Å³)')
     else:
-        from ase.neighborlist import neighbor_list
+        from aiida_mlip_autopipe.generation.defects import closest_pair
 
-        i, j, d = neighbor_list('ijd', atoms, min_distance)
-        if len(d):
-            k = int(np.argmin(d))
-            pair = f'atom {int(i[k])} and its periodic image' if i[k] == j[k] else f'atoms {int(i[k])} and {int(j[k])}'
-            problems.append(f'{pair} are {float(d[k]):.3f} Å apart (< {min_distance} Å): overlapping atoms')
+        closest = closest_pair(atoms, min_distance)
+        if closest is not None:
+            i, j, d = closest
+            pair = f'atom {i} and its periodic image' if i == j else f'atoms {i} and {j}'
+            problems.append(f'{pair} are {d:.3f} Å apart (< {min_distance} Å): overlapping atoms')
     return problems
 
 

@@ -100,19 +100,18 @@ def smearing_bands(structure: orm.StructureData, pseudos: Mapping[str, Any]) -> 
 
 def _overlap(structure: orm.StructureData, min_distance: float) -> str | None:
     """Why ``structure`` has overlapping atoms (periodic images included), or None."""
-    import numpy as np
-    from ase.neighborlist import neighbor_list
+    from aiida_mlip_autopipe.generation.defects import closest_pair
 
     atoms = structure.get_ase()
     if len(atoms) == 0:
         return 'the structure has no atoms'
     if min_distance <= 0:
         return None
-    i, j, d = neighbor_list('ijd', atoms, min_distance, self_interaction=False)
-    if len(d) == 0:
+    pair = closest_pair(atoms, min_distance)
+    if pair is None:
         return None
-    k = int(np.argmin(d))
-    return f'atoms {int(i[k])} and {int(j[k])} are {float(d[k]):.3f} Å apart (< {min_distance} Å)'
+    i, j, d = pair
+    return f'atoms {i} and {j} are {d:.3f} Å apart (< {min_distance} Å)'
 
 
 def _outputs_survived_a_kill(child: orm.ProcessNode) -> bool:
