@@ -330,17 +330,21 @@ class LabellingWorkChain(WorkChain):
             if problem is None:
                 self.ctx.pending.append(key)
                 continue
-            self.ctx.failures.append(
-                {
-                    'key': key,
-                    'structure_uuid': structure.uuid,
-                    'process_pk': None,
-                    'process_uuid': None,
-                    'exit_status': None,
-                    'exit_message': f'not labelled: {problem}',
-                }
-            )
+            self._record_failure(key, None, f'not labelled: {problem}')
             self.report(f'{key} not labelled: {problem}')
+
+    def _record_failure(self, key: str, child: orm.ProcessNode | None, message: str) -> None:
+        """Record that ``key`` gave no label: its structure, the process that tried (if any) and why."""
+        self.ctx.failures.append(
+            {
+                'key': key,
+                'structure_uuid': self.inputs.structures[key].uuid,
+                'process_pk': child.pk if child is not None else None,
+                'process_uuid': child.uuid if child is not None else None,
+                'exit_status': child.exit_status if child is not None else None,
+                'exit_message': message,
+            }
+        )
 
     def should_run_batch(self):
         """Whether structures remain to be labelled."""
@@ -420,24 +424,16 @@ class LabellingWorkChain(WorkChain):
             key = self.ctx.launched.get(str(child.pk))
             if key is None or key in self.ctx.successes or any(f['key'] == key for f in self.ctx.failures):
                 continue
-            structure = self.inputs.structures[key]
             outputs = child.outputs if child.is_finished_ok or _outputs_survived_a_kill(child) else None
             complete = outputs is not None and 'output_parameters' in outputs and 'output_trajectory' in outputs
             problem = _implausible(outputs) if complete else None
             if complete and problem is None:
                 self.ctx.successes.append(key)
                 continue
-            self.ctx.failures.append(
-                {
-                    'key': key,
-                    'structure_uuid': structure.uuid,
-                    'process_pk': child.pk,
-                    'process_uuid': child.uuid,
-                    'exit_status': child.exit_status,
-                    'exit_message': problem
-                    or child.exit_message
-                    or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
-                }
+            self._record_failure(
+                key,
+                child,
+                problem or child.exit_message or ('excepted or killed' if child.is_excepted or child.is_killed else ''),
             )
             self.report(
                 f'{child.process_label}<{child.pk}> for {key} failed [{child.exit_status}]: {child.exit_message}'
