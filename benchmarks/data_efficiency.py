@@ -180,15 +180,8 @@ def build_test_set(elements: list[str], seed: int = TEST_SEED) -> list:
 
 def evaluate(potential, frames: list) -> dict[str, float]:
     """RMSE of energy (meV/atom) and force components (meV/Å) of ``potential`` on ``frames``, by category too."""
-    calc = potential.get_calculator(active_set=False)
-    de, df, cats = [], [], []
-    for frame in frames:
-        atoms = frame.copy()
-        atoms.calc = calc
-        de.append((atoms.get_potential_energy() - frame.get_potential_energy()) / len(frame))
-        df.append((atoms.get_forces() - frame.get_forces()).ravel())
-        cats.append(frame.info['category'])
-    de = np.asarray(de)
+    de, df = potential.prediction_errors(frames)
+    cats = [frame.info['category'] for frame in frames]
     result = {
         'energy_rmse': 1000 * float(np.sqrt(np.mean(de**2))),
         'force_rmse': 1000 * float(np.sqrt(np.mean(np.concatenate(df) ** 2))),

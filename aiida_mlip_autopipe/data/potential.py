@@ -139,6 +139,24 @@ class AcePotentialData(orm.FolderData):
             return _ReferencedCalculator(calc, self)
         return calc
 
+    def prediction_errors(self, frames: Any) -> tuple[Any, list[Any]]:
+        """Errors of this potential against labelled ``frames`` (ASE atoms with energy and forces).
+
+        :returns: the energy error per atom of each frame (eV/atom, array) and the force
+            component errors of each frame (eV/Å, one flat array per frame), so callers can
+            form RMSEs over all frames or over any subset of them.
+        """
+        import numpy as np
+
+        calculator = self.get_calculator(active_set=False)
+        energy, forces = [], []
+        for atoms in frames:
+            probe = atoms.copy()
+            probe.calc = calculator
+            energy.append((probe.get_potential_energy() - atoms.get_potential_energy()) / len(atoms))
+            forces.append((probe.get_forces() - atoms.get_forces()).ravel())
+        return np.asarray(energy, dtype=float), forces
+
 
 class _ReferencedCalculator:
     """Wraps a pyace calculator and adds the reference energies of the fit to its energies."""

@@ -100,13 +100,7 @@ def _rmse_on_final_set(run: RunData, generations: list[int]) -> dict[int, tuple[
         fit = run.fits.get(generation)
         if fit is None or 'potential' not in fit.outputs:
             continue
-        calc = fit.outputs.potential.get_calculator(active_set=False)
-        de, df = [], []
-        for atoms in frames:
-            probe = atoms.copy()
-            probe.calc = calc
-            de.append((probe.get_potential_energy() - atoms.get_potential_energy()) / len(atoms))
-            df.append((probe.get_forces() - atoms.get_forces()).ravel())
+        de, df = fit.outputs.potential.prediction_errors(frames)
         out[generation] = (
             1000 * float(np.sqrt(np.mean(np.square(de)))),
             1000 * float(np.sqrt(np.mean(np.square(np.concatenate(df))))),

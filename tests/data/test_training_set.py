@@ -76,3 +76,18 @@ def test_potential_energies_are_on_the_dft_scale(aiida_profile):
     )
     assert np.allclose(referenced.get_forces(), bare.get_forces())
     assert len(referenced.calc.results['gamma']) == len(frame)
+
+
+def test_prediction_errors_against_labels(aiida_profile, frames):
+    """Per-frame energy error per atom and force-component errors, the same as evaluating by hand."""
+    from aiida_mlip_autopipe.data.potential import AcePotentialData
+
+    tiny = Path(__file__).parents[1] / 'fixtures' / 'potentials' / 'si_tiny'
+    potential = AcePotentialData.from_files(tiny / 'potential.yaml', tiny / 'potential.yace', tiny / 'potential.asi')
+    energy, forces = potential.prediction_errors(frames[:3])
+    assert energy.shape == (3,) and [f.shape for f in forces] == [(3 * len(a),) for a in frames[:3]]
+    probe = frames[1].copy()
+    probe.calc = potential.get_calculator(active_set=False)
+    expected = (probe.get_potential_energy() - frames[1].get_potential_energy()) / len(probe)
+    assert energy[1] == pytest.approx(expected)
+    np.testing.assert_allclose(forces[1], (probe.get_forces() - frames[1].get_forces()).ravel())
