@@ -311,7 +311,11 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def should_run_generation(self):
         """Whether no stop rule has fired and no error ended the run."""
-        return self.ctx.stop is None and self.ctx.exit_code is None
+        return not self._ended()
+
+    def _ended(self) -> bool:
+        """A stop rule fired or an error ended the run: the remaining steps of a generation are skipped."""
+        return self.ctx.stop is not None or self.ctx.exit_code is not None
 
     def screen_and_select(self):
         """Screen with the universal model, then pick a diverse batch by FPS, aware of what is labelled."""
@@ -533,7 +537,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def should_run_training(self):
         """Fit until a fit succeeds for this generation (failed fits count against the budget)."""
-        if self.ctx.exit_code is not None or self.ctx.stop is not None:
+        if self._ended():
             return False
         return (
             self.ctx.new_potential is None
@@ -621,7 +625,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         """MD at every configured temperature (and pressure) on the new potential, gamma monitored."""
         from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
 
-        if self.ctx.exit_code is not None or self.ctx.stop is not None:
+        if self._ended():
             return None
         if self.ctx.new_potential is not None:
             self.ctx.potential = self.ctx.new_potential
@@ -687,7 +691,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         """Gather the MD results, extract uncertain environments, apply budgets and stop rules."""
         from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments
 
-        if self.ctx.exit_code is not None or self.ctx.stop is not None:
+        if self._ended():
             return
         cfg = self.cfg
         g = self.ctx.generation
