@@ -1310,7 +1310,7 @@ def check_structure_file(
     elif abs(atoms.cell.volume) < 1e-3:
         problems.append(f'the cell vectors are linearly dependent (volume {atoms.cell.volume:.3g} Å³)')
     else:
-        from aiida_mlip_autopipe.generation.defects import closest_pair
+        from aiida_mlip_autopipe.common.geometry import closest_pair
 
         closest = closest_pair(atoms, min_distance)
         if closest is not None:

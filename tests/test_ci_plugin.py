@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 
-SAMPLE = '''
+SAMPLE = """
 import pytest
 
 def test_ok():
@@ -19,7 +19,7 @@ def test_ok():
 @pytest.mark.services
 def test_needs_services():
     pytest.skip('RabbitMQ is not running')
-'''
+"""
 
 
 def _run(tmp_path: Path, strict: bool) -> tuple[int, dict]:

@@ -17,6 +17,7 @@ from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida.common.folders import Folder
 from aiida.engine import CalcJob
 
+from aiida_mlip_autopipe.common.errors import validation_messages
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 
 __all__ = ('LammpsCalculation',)
@@ -33,11 +34,7 @@ def validate_settings(value: orm.Dict | None, _ctx: Any = None) -> str | None:
     try:
         MDSettings(**value.get_dict())
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            where = '.'.join(str(p) for p in error['loc']) or 'settings'
-            problems.append(f'settings.{where}: {error["msg"]}' if error['loc'] else f'settings: {error["msg"]}')
-        return '; '.join(problems)
+        return '; '.join(validation_messages(exc, root='settings'))
     return None
 
 

@@ -25,6 +25,7 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob, CalcJobProcessSpec
 
+from aiida_mlip_autopipe.common.errors import validation_messages
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 
@@ -42,11 +43,7 @@ def validate_settings(value: orm.Dict | None, _: Any = None) -> str | None:
     try:
         TrainingConfig.model_validate(value.get_dict())
     except ValidationError as exc:
-        problems = []
-        for item in exc.errors(include_url=False):
-            where = '.'.join(str(p) for p in item['loc']) or '<settings>'
-            problems.append(f'{where}: {item["msg"]}')
-        return 'invalid pacemaker settings: ' + '; '.join(problems)
+        return 'invalid pacemaker settings: ' + '; '.join(validation_messages(exc))
     return None
 
 

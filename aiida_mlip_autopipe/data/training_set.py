@@ -17,19 +17,6 @@ from aiida import orm
 
 __all__ = ('TrainingSetData',)
 
-#: Per-frame ``info`` keys that the set keeps (besides the calculator results).
-FRAME_INFO_KEYS = (
-    'source_uuid',
-    'workchain_uuid',
-    'structure_uuid',
-    'structure_label',
-    'generation',
-    'origin',
-    'name',
-)
-#: Per-atom array of force weights: 1 for core atoms, lower for buffer atoms of cut-outs.
-FORCE_WEIGHT_ARRAY = 'force_weight'
-
 
 def _frame_copy(atoms: Any) -> Any:
     """A copy of ``atoms`` with its results in a SinglePointCalculator, checked for completeness."""

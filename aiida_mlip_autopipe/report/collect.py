@@ -13,9 +13,10 @@ from typing import Any
 from aiida import orm
 from aiida.common.links import LinkType
 
+from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
+
 __all__ = ('RunData', 'collect_run')
 
-PROGRESS_EXTRA = 'mlip_autopipe_progress'
 _GEN = re.compile(r'_gen(\d+)')
 
 

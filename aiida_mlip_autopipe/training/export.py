@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from aiida_mlip_autopipe.common.names import FORCE_WEIGHT_ARRAY, FRAME_INFO_KEYS
+
 __all__ = (
-    'FORCE_WEIGHT_ARRAY',
-    'FRAME_INFO_KEYS',
     'dataframe_to_frames',
     'frames_to_dataframe',
     'read_extxyz',
@@ -24,10 +24,6 @@ __all__ = (
     'write_pacemaker_dataset',
 )
 
-#: Per-frame ``info`` keys that travel with a frame (besides the labels).
-FRAME_INFO_KEYS = ('source_uuid', 'workchain_uuid', 'structure_uuid', 'generation', 'origin', 'name')
-#: Per-atom array of force weights: 1 for core atoms, lower for buffer atoms of cut-outs.
-FORCE_WEIGHT_ARRAY = 'force_weight'
 #: Pacemaker's weight columns: per structure (energy) and per atom (forces).
 ENERGY_WEIGHT_COLUMN = 'w_energy'
 FORCE_WEIGHT_COLUMN = 'w_forces'

@@ -24,15 +24,14 @@ from aiida_mlip_autopipe.calculations.functions.calibration import calibrate_gam
 from aiida_mlip_autopipe.calculations.functions.md_start import build_md_structures
 from aiida_mlip_autopipe.calculations.functions.training_set import merge_training_sets
 from aiida_mlip_autopipe.calculations.functions.validation import analyse_validation, validation_structures
+from aiida_mlip_autopipe.common.cleanup import clean_workdir
+from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.workflows import stop_rules
-from aiida_mlip_autopipe.workflows.cleanup import clean_remote_folders
 from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
 
 __all__ = ('ActiveLearningWorkChain',)
-
-PROGRESS_EXTRA = 'mlip_autopipe_progress'
 
 
 def _validate_config(value, _):
@@ -885,11 +884,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def on_terminated(self):
         """Clean the remote folders of the calculations if ``clean_workdir`` is set."""
         super().on_terminated()
-        if not self.inputs.clean_workdir.value:
-            return
-        cleaned = clean_remote_folders(self.node)
-        if cleaned:
-            self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
+        clean_workdir(self)
 
 
 #: PacemakerCalculation exit statuses worth a second fit with another seed (out of memory,

@@ -18,8 +18,8 @@ from aiida.plugins import WorkflowFactory
 
 from aiida_mlip_autopipe.calculations.functions.failures import record_failures
 from aiida_mlip_autopipe.calculations.functions.training_set import collect_training_set
+from aiida_mlip_autopipe.common.cleanup import clean_workdir
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
-from aiida_mlip_autopipe.workflows.cleanup import clean_remote_folders
 
 PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
 
@@ -100,7 +100,7 @@ def smearing_bands(structure: orm.StructureData, pseudos: Mapping[str, Any]) -> 
 
 def _overlap(structure: orm.StructureData, min_distance: float) -> str | None:
     """Why ``structure`` has overlapping atoms (periodic images included), or None."""
-    from aiida_mlip_autopipe.generation.defects import closest_pair
+    from aiida_mlip_autopipe.common.geometry import closest_pair
 
     atoms = structure.get_ase()
     if len(atoms) == 0:
@@ -474,8 +474,4 @@ class LabellingWorkChain(WorkChain):
     def on_terminated(self):
         """Clean the remote folders of the children if ``clean_workdir`` is set."""
         super().on_terminated()
-        if not self.inputs.clean_workdir.value:
-            return
-        cleaned = clean_remote_folders(self.node)
-        if cleaned:
-            self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
+        clean_workdir(self)

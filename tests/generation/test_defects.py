@@ -9,12 +9,12 @@ from ase.geometry import get_distances
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aiida_mlip_autopipe.common.geometry import min_distance
 from aiida_mlip_autopipe.generation.bulk import supercell_for_atoms
 from aiida_mlip_autopipe.generation.defects import (
     antisites,
     interstitial_sites,
     interstitials,
-    min_distance,
     vacancies,
 )
 
@@ -114,22 +114,3 @@ def test_interstitials_are_seeded_and_report_what_does_not_fit():
     assert len(full) == 16
     with pytest.raises(ValueError, match='only 12 voronoi interstitials fit'):
         interstitials(small, np.random.default_rng(0), 13, 'Al', 'voronoi', 1.7)
-
-
-def test_min_distance_includes_periodic_images():
-    atoms = bulk('Al', 'fcc', a=4.05)
-    assert min_distance(atoms) == pytest.approx(4.05 / np.sqrt(2))
-    assert min_distance(_cell('diamond', 'Si', 5.43)) == pytest.approx(5.43 * np.sqrt(3) / 4)
-
-
-def test_closest_pair_within_cutoff():
-    from ase import Atoms
-
-    from aiida_mlip_autopipe.generation.defects import closest_pair
-
-    atoms = Atoms('Si3', positions=[[0, 0, 0], [0.3, 0, 0], [2.5, 2.5, 2.5]], cell=[5, 5, 5], pbc=True)
-    assert closest_pair(atoms, 0.5) == pytest.approx((0, 1, 0.3))
-    assert closest_pair(atoms, 0.2) is None
-    # An atom closer to its own periodic image than the cutoff: i == j.
-    lone = Atoms('Si', cell=[0.4, 5, 5], pbc=True)
-    assert closest_pair(lone, 0.5) == pytest.approx((0, 0, 0.4))

@@ -6,8 +6,9 @@ from aiida import orm
 from aiida.common.links import LinkType
 from plumpy import ProcessState
 
+from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.config import parse_config
-from aiida_mlip_autopipe.report.collect import PROGRESS_EXTRA, collect_run
+from aiida_mlip_autopipe.report.collect import collect_run
 from aiida_mlip_autopipe.report.document import status_table
 
 HISTORY = [

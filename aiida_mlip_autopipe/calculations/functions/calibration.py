@@ -17,6 +17,8 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_mlip_autopipe.common.names import FORCE_WEIGHT_ARRAY
+
 __all__ = ('calibrate_gamma', 'gamma_force_relation', 'threshold_from_relation')
 
 
@@ -35,7 +37,7 @@ def gamma_force_relation(frames: Sequence[Any], calculator: Any, n_bins: int = 8
         probe.calc = calculator
         predicted = np.asarray(probe.get_forces())
         gamma = np.asarray(calculator.results.get('gamma', np.zeros(len(atoms))), dtype=float).reshape(-1)
-        weights = atoms.arrays.get('force_weight')
+        weights = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
         core = np.ones(len(atoms), dtype=bool) if weights is None else np.asarray(weights) >= 0.999
         error = np.linalg.norm(predicted - reference, axis=1)
         gammas.extend(gamma[core].tolist())

@@ -22,6 +22,8 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
+from aiida_mlip_autopipe.common.units import GPA_TO_EV_PER_A3
+
 __all__ = ('ORACLES', 'check_oracle', 'label_with_oracle', 'oracle_calculator')
 
 #: The oracles and the elements each one is meant for (EMT also has parameters for H, C,
@@ -29,9 +31,6 @@ __all__ = ('ORACLES', 'check_oracle', 'label_with_oracle', 'oracle_calculator')
 ORACLES: dict[str, tuple[str, ...]] = {
     'emt': ('Ag', 'Al', 'Au', 'Cu', 'Ni', 'Pd', 'Pt'),
 }
-
-#: 1 GPa in eV/Å³ (the factor pw.x's stress goes through in ``frame_from_pw_outputs``).
-GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
 
 
 def check_oracle(name: str, elements: set[str] | list[str] | tuple[str, ...]) -> str | None:

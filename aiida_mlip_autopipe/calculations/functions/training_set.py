@@ -13,12 +13,11 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_mlip_autopipe.common.names import FORCE_WEIGHT_ARRAY
+from aiida_mlip_autopipe.common.units import GPA_TO_EV_PER_A3
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 
 __all__ = ('collect_training_set', 'frame_from_pw_outputs', 'merge_training_sets')
-
-#: 1 GPa in eV/Å³.
-GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
 
 _INDEXED = re.compile(r'^(structure|parameters|trajectory)_(\d+)$')
 
@@ -61,7 +60,7 @@ def frame_from_pw_outputs(structure: orm.StructureData, parameters: orm.Dict, tr
     # immutable attribute set by the calcfunction that made them.
     weights = structure.base.attributes.get('force_weights', None)
     if weights is not None and len(weights) == len(atoms):
-        atoms.arrays['force_weight'] = np.asarray(weights, dtype=float)
+        atoms.arrays[FORCE_WEIGHT_ARRAY] = np.asarray(weights, dtype=float)
     if structure.label:
         atoms.info['structure_label'] = structure.label
     atoms.info['name'] = f'{atoms.get_chemical_formula()}_{structure.uuid[:8]}'

@@ -15,9 +15,10 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_mlip_autopipe.common.units import EV_PER_A3_TO_GPA
+
 __all__ = ('analyse_validation', 'ev_fit', 'phonon_frequencies', 'validation_structures')
 
-EV_PER_A3_TO_GPA = 160.21766208
 #: Reduced coordinates of the q-points where frequencies are compared (cubic lattices:
 #: Γ, X, L of the primitive fcc/diamond zone; for other lattices they are just points).
 Q_POINTS = {'G': [0.0, 0.0, 0.0], 'X': [0.5, 0.0, 0.5], 'L': [0.5, 0.5, 0.5], 'W': [0.5, 0.25, 0.75]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiida import orm
 
-from aiida_mlip_autopipe.workflows.cleanup import clean_remote_folders
+from aiida_mlip_autopipe.common.cleanup import clean_remote_folders
 from tests.utils import finished_calcjob, finished_workflow
 
 

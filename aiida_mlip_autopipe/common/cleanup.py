@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiida import orm
 
-__all__ = ('clean_remote_folders',)
+__all__ = ('clean_remote_folders', 'clean_workdir')
 
 
 def clean_remote_folders(node: orm.WorkflowNode) -> list[int]:
@@ -22,3 +24,12 @@ def clean_remote_folders(node: orm.WorkflowNode) -> list[int]:
             except (OSError, KeyError, AttributeError):
                 pass
     return cleaned
+
+
+def clean_workdir(process: Any) -> None:
+    """What a work chain's ``on_terminated`` does: clean its calculations' folders if ``clean_workdir`` is set."""
+    if not process.inputs.clean_workdir.value:
+        return
+    cleaned = clean_remote_folders(process.node)
+    if cleaned:
+        process.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
