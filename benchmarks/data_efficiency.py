@@ -414,7 +414,7 @@ def benchmark(
     # Random subsets of the same pools, nested per seed, same settings.
     pool_set = label_pool(loop_pools(node))
     random_subset = _subset_function()
-    start = loop_sets[0][0] if loop_sets else config.surrogate.n_select
+    start = loop_sets[0][0] if loop_sets else config.selection.n_select
     grid = size_grid(start, pool_set.num_frames)
     randoms = []
     for seed in seeds:

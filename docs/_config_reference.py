@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from pydantic import BaseModel
 
 def _type_name(annotation) -> str:
     text = repr(annotation) if typing.get_origin(annotation) else getattr(annotation, '__name__', repr(annotation))
-    return text.replace('typing.', '').replace('aiida_mlip_autopipe.config.', '').replace('|', '\\|')
+    # Section models live in their stage's package (aiida_mlip_autopipe.<stage>.config): show the class name only.
+    text = re.sub(r'aiida_mlip_autopipe(\.\w+)*\.(?=[A-Z])', '', text)
+    return text.replace('typing.', '').replace('|', '\\|')
 
 
 def _sections(model: type[BaseModel], prefix: str, seen: set) -> list[tuple[str, type[BaseModel]]]:
@@ -28,7 +31,12 @@ def write_config_reference(path: Path) -> None:
     """Render every section of MLIPConfig as a Markdown table."""
     from aiida_mlip_autopipe.config import MLIPConfig
 
-    lines = ['# Configuration fields', '', 'Generated from `aiida_mlip_autopipe.config` at build time.', '']
+    lines = [
+        '# Configuration fields',
+        '',
+        'Generated from `aiida_mlip_autopipe.config.model.MLIPConfig` and the stage sections at build time.',
+        '',
+    ]
     for dotted, model in _sections(MLIPConfig, '', {MLIPConfig}):
         title = dotted or '(top level)'
         lines += [f'## `{title}` — {model.__name__}', '', (model.__doc__ or '').strip().splitlines()[0], '']

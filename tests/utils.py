@@ -1,10 +1,44 @@
-"""Helpers shared by tests: fake finished child processes for work-chain step tests."""
+"""Helpers shared by tests: config variations, fake finished child processes for work-chain step tests."""
 
 from __future__ import annotations
+
+import copy
 
 from aiida import orm
 from aiida.common.links import LinkType
 from plumpy import ProcessState
+
+#: The smallest valid config: every other value takes its default.
+MINIMAL_CONFIG = {'target': {'elements': ['Si'], 'prototype': 'diamond'}}
+
+
+def with_change(path: str, value, base=MINIMAL_CONFIG):
+    """A copy of ``base`` with ``value`` at the dotted ``path`` (``None`` deletes the key)."""
+    data = copy.deepcopy(base)
+    keys = path.split('.')
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    if value is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+    return data
+
+
+def assert_names_the_field(path: str, value, field: str, fragment: str | None) -> None:
+    """``value`` at ``path`` of the minimal config is refused with a problem at ``field`` saying ``fragment``."""
+    import pytest
+
+    from aiida_mlip_autopipe.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_change(path, value))
+    fields = [loc for loc, _, _ in info.value.problems]
+    assert field in fields, info.value.format()
+    if fragment is not None:
+        messages = [msg for loc, _, msg in info.value.problems if loc == field]
+        assert any(fragment in msg for msg in messages), info.value.format()
 
 
 def instantiate(process_class, **inputs):

@@ -38,7 +38,7 @@ def validate_settings(value: orm.Dict | None, _: Any = None) -> str | None:
         return None
     from pydantic import ValidationError
 
-    from aiida_mlip_autopipe.config import TrainingConfig
+    from aiida_mlip_autopipe.training.config import TrainingConfig
 
     try:
         TrainingConfig.model_validate(value.get_dict())
@@ -211,7 +211,7 @@ class PacemakerCalculation(CalcJob):
         """Write the data files and, for a warm start, the initial potential; return the generated input."""
         import yaml
 
-        from aiida_mlip_autopipe.config import TrainingConfig
+        from aiida_mlip_autopipe.training.config import TrainingConfig
         from aiida_mlip_autopipe.training.export import write_pacemaker_dataset
         from aiida_mlip_autopipe.training.input import generate_input
         from aiida_mlip_autopipe.training.potential_file import load_potential_yaml, summarize_potential

@@ -57,8 +57,8 @@ def summarise(config) -> str:
         f'  target       {"-".join(t.elements)} ({composition}), {structure}, supercells of {t.supercell_atoms} atoms'
         + (' (SQS)' if t.is_alloy else ''),
         f'  generator    {ops}; at most {config.generator.max_candidates} candidates',
-        f'  screening    {config.surrogate.model}, max |F| {config.surrogate.max_force} eV/Å; '
-        f'{config.surrogate.n_select} selected per generation (FPS on SOAP)',
+        f'  screening    {config.screening.model}, max |F| {config.screening.max_force} eV/Å',
+        f'  selection    {config.selection.n_select} per generation (FPS on SOAP)',
         f'  DFT          {dft.code}, protocol {dft.protocol}, {dft.pseudo_family}, '
         f'k-spacing {dft.kpoints_distance} /Å, '
         + (f'spin-polarised {magnetization}' if magnetization else 'spin-unpolarised')

@@ -28,7 +28,7 @@ def _load_run(pk: int):
     '--continue-from', 'continue_from', type=int, help='PK of a finished run: start from its labels and potential.'
 )
 @click.option(
-    '--screening-model', type=str, help='Override surrogate.model (a MACE model file, chgnet, mace_mp:small...).'
+    '--screening-model', type=str, help='Override screening.model (a MACE model file, chgnet, mace_mp:small...).'
 )
 def cmd_run(config_file, protocol, daemon, continue_from, screening_model):
     """Validate CONFIG_FILE, build the ActiveLearningWorkChain and run (or submit) it."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aiida_mlip_autopipe.candidates.structure_file import read_structure_file
 from aiida_mlip_autopipe.generation import bulk as _bulk
 from aiida_mlip_autopipe.generation import defects as _defects
 from aiida_mlip_autopipe.generation import distortions as _distortions
@@ -27,7 +28,8 @@ from aiida_mlip_autopipe.generation.sqs import generate_sqs
 if TYPE_CHECKING:
     from ase import Atoms
 
-    from aiida_mlip_autopipe.config import GeneratorConfig, MLIPConfig, TargetSystem
+    from aiida_mlip_autopipe.candidates.config import GeneratorConfig, TargetSystem
+    from aiida_mlip_autopipe.config import MLIPConfig
 
 __all__ = ('Candidate', 'CandidatePool', 'apply_operation', 'base_structures', 'build_candidates')
 
@@ -96,7 +98,7 @@ def base_structures(
         described: dict[str, Any] = {'source': 'input structure'}
     elif target.structure_file is not None:
         path = Path(target.structure_file)
-        primitive, origin = _bulk.read_structure_file(path), 'structure_file'
+        primitive, origin = read_structure_file(path), 'structure_file'
         described = {'source': str(path), 'sha256': hashlib.sha256(path.read_bytes()).hexdigest()}
     else:
         assert target.prototype is not None

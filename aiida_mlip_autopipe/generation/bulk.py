@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +19,6 @@ __all__ = (
     'ONE_SUBLATTICE_PROTOTYPES',
     'build_primitive',
     'default_lattice_constant',
-    'read_structure_file',
     'reference_volume_per_atom',
     'supercell_for_atoms',
     'supercell_matrix',
@@ -123,22 +121,6 @@ def build_primitive(
     if prototype == 'wurtzite':
         kwargs['c'] = lattice_constant * (c_over_a or math.sqrt(8.0 / 3.0))
     return bulk(formula, prototype, **kwargs)
-
-
-def read_structure_file(path: str | Path) -> Atoms:
-    """The first structure in a file ASE can read, checked to be a 3D periodic crystal."""
-    from ase.io import read
-
-    atoms = read(str(path))
-    if isinstance(atoms, list):
-        atoms = atoms[0]
-    if len(atoms) == 0:
-        raise ValueError(f'{path} holds no atoms')
-    if atoms.cell.rank < 3:
-        raise ValueError(f'{path}: the structure needs a full 3D cell')
-    atoms.pbc = True
-    atoms.calc = None
-    return atoms
 
 
 def supercell_matrix(cell: np.ndarray, n_cells: int) -> np.ndarray:

@@ -91,7 +91,7 @@ def soap_descriptors(
 
 def soap_from_config(structures: Sequence[Atoms], species: Sequence[str], descriptor: Any) -> np.ndarray:
     """:func:`soap_descriptors` with the parameters of a ``DescriptorConfig`` (or its dict)."""
-    from aiida_mlip_autopipe.config import DescriptorConfig
+    from aiida_mlip_autopipe.selection.config import DescriptorConfig
 
     config = descriptor if isinstance(descriptor, DescriptorConfig) else DescriptorConfig.model_validate(descriptor)
     return soap_descriptors(

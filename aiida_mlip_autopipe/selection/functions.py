@@ -9,9 +9,8 @@ candidate: kept/rejected and the number that decided it; selected or why not
 
 Typical use from a work chain (``config`` an ``MLIPConfig``)::
 
-    settings = surrogate_settings(config)               # Dict: surrogate section + species
-    screened = screen_candidates(model=model_node, settings=settings, structures=candidates)
-    chosen = select_candidates(structures=screened['structures'], settings=settings,
+    screened = screen_candidates(model=model_node, settings=screening_settings(config), structures=candidates)
+    chosen = select_candidates(structures=screened['structures'], settings=selection_settings(config),
                                n=orm.Int(8), seed=orm.Int(config.seed), labelled=training_set)
 """
 
@@ -32,8 +31,9 @@ __all__ = (
     'OUTPUT_VERDICTS',
     'model_input',
     'screen_candidates',
+    'screening_settings',
     'select_candidates',
-    'surrogate_settings',
+    'selection_settings',
 )
 
 OUTPUT_STRUCTURES = 'structures'
@@ -50,19 +50,34 @@ _CARRIED_ATTRIBUTES = ('history', 'candidate_name', 'force_weights')
 _SAME_DESCRIPTOR = 1e-6
 
 
-def surrogate_settings(config: Any) -> orm.Dict:
-    """The ``settings`` Dict both calcfunctions take: the ``surrogate`` section plus ``species``.
+def _parsed(config: Any) -> Any:
+    from aiida_mlip_autopipe.config import MLIPConfig
+
+    return config if isinstance(config, MLIPConfig) else MLIPConfig.model_validate(dict(config))
+
+
+def screening_settings(config: Any) -> orm.Dict:
+    """The ``settings`` Dict of ``screen_candidates``: the ``screening`` section.
 
     :param config: an ``MLIPConfig`` (or its dict).
     """
-    from aiida_mlip_autopipe.config import MLIPConfig
+    return orm.Dict(_parsed(config).screening.model_dump(mode='json'))
 
-    parsed = config if isinstance(config, MLIPConfig) else MLIPConfig.model_validate(dict(config))
-    return orm.Dict({**parsed.surrogate.model_dump(mode='json'), 'species': list(parsed.target.elements)})
+
+def selection_settings(config: Any) -> orm.Dict:
+    """The ``settings`` Dict of ``select_candidates``: the ``selection`` section plus the target's ``species``.
+
+    The species come from the target (not from the candidates), so that descriptors of every
+    generation and of the labelled set live in one space.
+
+    :param config: an ``MLIPConfig`` (or its dict).
+    """
+    parsed = _parsed(config)
+    return orm.Dict({**parsed.selection.model_dump(mode='json'), 'species': list(parsed.target.elements)})
 
 
 def model_input(model: str) -> orm.Data:
-    """The ``model`` input for ``screen_candidates`` from ``surrogate.model``.
+    """The ``model`` input for ``screen_candidates`` from ``screening.model``.
 
     A MACE model file becomes a ``SinglefileData`` (so the exact file is in the
     provenance); names (``mace_mp:small``, ``chgnet``, ``none``) become a ``Str``.
@@ -77,12 +92,12 @@ def model_input(model: str) -> orm.Data:
     return orm.SinglefileData(path.resolve())
 
 
-def _parse_settings(settings: orm.Dict) -> tuple[Any, list[str]]:
-    from aiida_mlip_autopipe.config import SurrogateConfig
+def _selection_settings(settings: orm.Dict) -> tuple[Any, list[str]]:
+    from aiida_mlip_autopipe.selection.config import SelectionConfig
 
     data = dict(settings.get_dict())
     species = data.pop('species', None)
-    return SurrogateConfig.model_validate(data), list(species or [])
+    return SelectionConfig.model_validate(data), list(species or [])
 
 
 def _structures(inputs: Mapping[str, Any]) -> dict[str, orm.StructureData]:
@@ -151,14 +166,15 @@ def screen_candidates(model: orm.Data, settings: orm.Dict, **structures: Any) ->
 
     :param model: a MACE model file (``SinglefileData``) or ``Str``: ``'mace_mp:small|medium|large'``,
         ``'chgnet'``, or ``'none'`` (geometry check only).
-    :param settings: the ``surrogate`` config section (``max_force``, ``energy_window``,
-        ``min_distance_factor``, ``batch_size``, ``device``; ``species`` and ``model`` are ignored).
+    :param settings: the ``screening`` config section (``max_force``, ``energy_window``,
+        ``min_distance_factor``, ``batch_size``, ``device``; ``model`` is ignored: the ``model`` input decides).
     :param structures: namespace ``structures`` of candidate ``StructureData`` by key.
     :returns: ``verdicts`` (``Dict``) and ``structures`` (namespace: copies of the kept candidates, same keys).
     """
+    from aiida_mlip_autopipe.screening.config import ScreeningConfig
     from aiida_mlip_autopipe.selection.screening import screen
 
-    parsed, _ = _parse_settings(settings)
+    parsed = ScreeningConfig.model_validate(settings.get_dict())
     candidates = _structures(structures)
     backend = _model_backend(model, parsed)
     atoms = [node.get_ase() for node in candidates.values()]
@@ -212,7 +228,7 @@ def select_candidates(
 ) -> dict[str, Any]:
     """Pick the ``n`` most diverse candidates by farthest point sampling on SOAP, starting from ``labelled``.
 
-    :param settings: the ``surrogate`` section plus ``species`` (see :func:`surrogate_settings`);
+    :param settings: the ``selection`` section plus ``species`` (see :func:`selection_settings`);
         ``descriptor`` gives the SOAP parameters, ``duplicate_distance`` when to stop,
         ``n_select`` the default of ``n``.
     :param seed: chooses the first pick when nothing is labelled yet.
@@ -225,7 +241,7 @@ def select_candidates(
     from aiida_mlip_autopipe.selection.descriptors import soap_from_config
     from aiida_mlip_autopipe.selection.fps import farthest_point_sampling
 
-    parsed, species = _parse_settings(settings)
+    parsed, species = _selection_settings(settings)
     candidates = _structures(structures)
     frames = labelled.get_frames() if labelled is not None else []
     if not species:

@@ -185,7 +185,7 @@ class MaceBackend:
         except Exception as exc:
             raise RuntimeError(
                 f'MACE-MP model {size!r} could not be downloaded ({type(exc).__name__}: {exc}); on an offline '
-                "machine use surrogate.model: 'chgnet' or the path of a local MACE model file"
+                "machine use screening.model: 'chgnet' or the path of a local MACE model file"
             ) from exc
         from mace import __version__ as mace_version
 

@@ -34,7 +34,7 @@ from .repulsion import (
 )
 
 if TYPE_CHECKING:
-    from aiida_mlip_autopipe.config import TrainingConfig
+    from aiida_mlip_autopipe.training.config import TrainingConfig
 
     from .potential_file import PotentialSummary
     from .statistics import DatasetStatistics

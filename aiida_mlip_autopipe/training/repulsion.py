@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .statistics import pair_key
 
 if TYPE_CHECKING:
-    from aiida_mlip_autopipe.config import RepulsionConfig
+    from aiida_mlip_autopipe.training.config import RepulsionConfig
 
 __all__ = (
     'ZBL_CORE_REPULSION',

@@ -70,7 +70,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             valid_type=(orm.SinglefileData, orm.Str),
             required=False,
             help="Screening model: a MACE model file, or 'chgnet', 'mace_mp:small|medium|large', 'none'. "
-            'Default: surrogate.model of the config.',
+            'Default: screening.model of the config.',
         )
         spec.input(
             'structure',
@@ -197,12 +197,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         }
         builder.pacemaker_code = orm.load_code(pacemaker) if isinstance(pacemaker, str) else pacemaker
         builder.lammps_code = orm.load_code(lammps) if isinstance(lammps, str) else lammps
-        model = screening_model if screening_model is not None else resolved.surrogate.model
+        model = screening_model if screening_model is not None else resolved.screening.model
         builder.screening_model = model if isinstance(model, orm.Data) else model_input(model)
         if structure is not None:
             builder.structure = structure
         elif resolved.target.structure_file is not None:
-            from aiida_mlip_autopipe.generation.bulk import read_structure_file
+            from aiida_mlip_autopipe.candidates.structure_file import read_structure_file
 
             builder.structure = orm.StructureData(ase=read_structure_file(resolved.target.structure_file))
         if initial_training_set is not None:
@@ -318,7 +318,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def screen_and_select(self):
         """Screen with the universal model, then pick a diverse batch by FPS, aware of what is labelled."""
-        from aiida_mlip_autopipe.selection.functions import screen_candidates, select_candidates, surrogate_settings
+        from aiida_mlip_autopipe.selection.functions import (
+            screen_candidates,
+            screening_settings,
+            select_candidates,
+            selection_settings,
+        )
 
         cfg = self.cfg
         g = self.ctx.generation
@@ -334,7 +339,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         if self.ctx.candidates:
             screened = screen_candidates(
                 model=self.inputs.screening_model,
-                settings=surrogate_settings(cfg),
+                settings=screening_settings(cfg),
                 structures=self.ctx.candidates,
                 metadata={'call_link_label': f'screen_gen{g:02d}'},
             )
@@ -353,7 +358,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             'structures': kept,
             'n': orm.Int(n_select),
             'seed': orm.Int(cfg.seed + g),
-            'settings': surrogate_settings(cfg),
+            'settings': selection_settings(cfg),
             'metadata': {'call_link_label': f'select_gen{g:02d}'},
         }
         if self.ctx.training_set is not None:
@@ -394,7 +399,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         cfg = self.cfg
         g = self.ctx.generation
         pool = {key: node for key, node in self.ctx.pool.items() if key not in exclude}
-        if not cfg.loop.reuse_pool or self.ctx.potential is None or not pool:
+        if not cfg.uncertainty.reuse_pool or self.ctx.potential is None or not pool:
             return {}
         started = time.time()
         scored = score_uncertainty(
@@ -419,7 +424,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         functions; each pick is counted as a candidate of the pool's mean size.
         """
         cfg = self.cfg
-        n = cfg.surrogate.n_select
+        n = cfg.selection.n_select
         if self.ctx.training_set is not None or not kept_hint:
             return n
         sizes = [len(node.sites) for node in kept_hint.values()]
@@ -499,9 +504,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         g = self.ctx.generation
         settings = {
             'gamma_lower': self.ctx.gamma_lower,
-            'bounds': list(cfg.loop.gamma_bounds),
-            'error_target': cfg.loop.calibration_error,
-            'adjust': cfg.loop.calibrate_gamma,
+            'bounds': list(cfg.uncertainty.bounds),
+            'error_target': cfg.uncertainty.error_target,
+            'adjust': cfg.uncertainty.calibrate,
         }
         result = calibrate_gamma(
             potential=self.ctx.potential,
@@ -760,7 +765,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             )
             new_candidates = {key: node for key, node in outputs.items() if key.startswith('candidate_')}
         record['new_candidates'] = len(new_candidates)
-        record['pool_remaining'] = len(self.ctx.pool) if cfg.loop.reuse_pool else 0
+        record['pool_remaining'] = len(self.ctx.pool) if cfg.uncertainty.reuse_pool else 0
         self._timed('extraction', started)
         self.report(f'generation {g}: {len(new_candidates)} uncertain environments extracted as candidates')
         decision = stop_rules.evaluate_stop_rules(self.ctx.history, cfg.loop.model_dump())

@@ -30,7 +30,7 @@ def pw_overrides(dft: Mapping[str, Any], elements: list[str]) -> dict[str, Any]:
     """Translate the ``dft`` section of the config into ``PwBaseWorkChain`` protocol overrides."""
     from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
-    from aiida_mlip_autopipe.config import DFTConfig
+    from aiida_mlip_autopipe.labelling.config import DFTConfig
 
     config = dft if isinstance(dft, DFTConfig) else DFTConfig.model_validate(dict(dft))
     system: dict[str, Any] = {'smearing': config.smearing, 'degauss': config.degauss}
@@ -239,7 +239,7 @@ class LabellingWorkChain(WorkChain):
             return 'give at least one structure in `structures`'
         # issue 9 (oracle): an oracle replaces pw.x; it must cover every element.
         if inputs.get('oracle') is not None:
-            from aiida_mlip_autopipe.calculations.functions.oracle import check_oracle
+            from aiida_mlip_autopipe.labelling.config import check_oracle
 
             symbols = {kind.symbol for structure in structures.values() for kind in structure.kinds}
             problem = check_oracle(inputs['oracle'].value, symbols)
@@ -277,14 +277,14 @@ class LabellingWorkChain(WorkChain):
         With ``dft.oracle`` set (benchmarks only), the builder labels with that oracle and
         has no ``dft`` template: no pw.x code or pseudopotential family is needed.
         """
-        from aiida_mlip_autopipe.config import DFTConfig
+        from aiida_mlip_autopipe.labelling.config import DFTConfig
 
         config = DFTConfig.model_validate(dict(dft or {})) if not isinstance(dft, DFTConfig) else dft
         if elements is None:
             elements = sorted({kind.symbol for s in structures.values() for kind in s.kinds})
         if config.oracle is not None:
             # issue 9 (oracle): benchmarks only; nothing of pw.x is prepared or required.
-            from aiida_mlip_autopipe.calculations.functions.oracle import check_oracle
+            from aiida_mlip_autopipe.labelling.config import check_oracle
 
             problem = check_oracle(config.oracle, elements)
             if problem is not None:

@@ -21,7 +21,7 @@ POTENTIAL = HERE.parent / 'fixtures' / 'potentials' / 'si_tiny_lammps'
 
 
 def _settings(**overrides) -> orm.Dict:
-    from aiida_mlip_autopipe.config import ExtractionConfig
+    from aiida_mlip_autopipe.exploration.config import ExtractionConfig
 
     values = ExtractionConfig().settings(cutoff=5.0, gamma_lower=2.0, buffer_force_weight=0.1, generation=3)
     values.update(overrides)

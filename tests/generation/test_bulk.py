@@ -1,4 +1,4 @@
-"""Base structures: prototypes, lattice constants, structure files, supercells sized to an atom count."""
+"""Base structures: prototypes, lattice constants, supercells sized to an atom count."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from ase.build import bulk
 from aiida_mlip_autopipe.generation.bulk import (
     build_primitive,
     default_lattice_constant,
-    read_structure_file,
     reference_volume_per_atom,
     supercell_for_atoms,
 )
@@ -80,14 +79,3 @@ def test_supercell_is_close_to_cubic():
     angles = supercell.cell.angles()
     assert lengths == pytest.approx([8.1] * 3)
     assert angles == pytest.approx([90.0] * 3)
-
-
-def test_read_structure_file(tmp_path):
-    path = tmp_path / 'POSCAR'
-    bulk('Si', 'diamond', a=5.43, cubic=True).write(path, format='vasp')
-    atoms = read_structure_file(path)
-    assert len(atoms) == 8 and atoms.pbc.all()
-    molecule = tmp_path / 'h2.xyz'
-    molecule.write_text('2\n\nH 0 0 0\nH 0 0 0.74\n')
-    with pytest.raises(ValueError, match='3D cell'):
-        read_structure_file(molecule)

@@ -200,7 +200,7 @@ CASES: list[Case] = [
     ),
     Case('config-missing', 'file', '<top>', 'config file not found', None, config_name='missing.yaml'),
     # Unknown keys.
-    Case('unknown-section', 'unknown key', 'surogate', "did you mean 'surrogate'", cfg(surogate={})),
+    Case('unknown-section', 'unknown key', 'screenig', "did you mean 'screening'", cfg(screenig={})),
     Case(
         'unknown-target-key',
         'unknown key',
@@ -229,6 +229,21 @@ CASES: list[Case] = [
         'generator.operations[0].stdev',
         'unknown key',
         cfg(**{'generator.operations': [{'kind': 'strain', 'stdev': 0.1}]}),
+    ),
+    # Keys of the layout before the stage sections: the error says where they went.
+    Case(
+        'old-surrogate-section',
+        'moved key',
+        'surrogate',
+        'move model, max_force, energy_window, min_distance_factor, batch_size, device to screening:',
+        cfg(surrogate={'model': 'none', 'n_select': 4}),
+    ),
+    Case(
+        'old-loop-calibrate-gamma',
+        'moved key',
+        'loop.calibrate_gamma',
+        'moved to uncertainty.calibrate',
+        cfg(**{'loop.calibrate_gamma': True}),
     ),
     Case(
         'operation-unknown-kind',
@@ -323,9 +338,9 @@ CASES: list[Case] = [
     Case(
         'select-none',
         'out of range',
-        'surrogate.n_select',
+        'selection.n_select',
         'greater than or equal to 1',
-        cfg(**{'surrogate.n_select': 0}),
+        cfg(**{'selection.n_select': 0}),
     ),
     Case(
         'ev-two-points',
@@ -374,9 +389,9 @@ CASES: list[Case] = [
     Case(
         'gamma-bounds-reversed',
         'out of range',
-        'loop.gamma_bounds',
+        'uncertainty.bounds',
         '0 < low < high',
-        cfg(**{'loop.gamma_bounds': [5, 2]}),
+        cfg(**{'uncertainty.bounds': [5, 2]}),
     ),
     # pw.x parameters a label cannot have.
     Case(
@@ -582,9 +597,9 @@ CASES: list[Case] = [
     Case(
         'model-escape',
         'shell/path',
-        'surrogate.model',
+        'screening.model',
         'escapes the working folder',
-        cfg(**{'surrogate.model': '../../model.pt'}),
+        cfg(**{'screening.model': '../../model.pt'}),
     ),
     # Structure files.
     Case(
@@ -783,7 +798,7 @@ def test_bad_input_is_refused_naming_the_field(campaign_profile, tmp_path, case)
 def _labelling_builder(changes: str):
     from ase.build import bulk
 
-    from aiida_mlip_autopipe.config import DFTConfig
+    from aiida_mlip_autopipe.labelling.config import DFTConfig
     from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
 
     code = orm.load_code('pw@localhost')

@@ -19,7 +19,7 @@ import pytest
 from aiida import orm
 from aiida.common.links import LinkType
 
-from aiida_mlip_autopipe.config import DFTConfig
+from aiida_mlip_autopipe.labelling.config import DFTConfig
 from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
 
 from .harness import reporting_pids, run_with_hard_kill, write_summary
@@ -54,7 +54,8 @@ LOOP_CONFIG = {
             {'kind': 'rattle', 'stdev': 0.05, 'copies': 1},
         ]
     },
-    'surrogate': {'model': 'none', 'n_select': 4},
+    'screening': {'model': 'none'},
+    'selection': {'n_select': 4},
     'dft': {'kpoints_distance': 0.5, 'max_concurrent': 2},
     'training': {'functions_per_element': 4, 'maxiter': 10, 'test_fraction': 0.0},
     'exploration': {

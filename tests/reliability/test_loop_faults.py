@@ -44,7 +44,8 @@ FAULT_LOOP_CONFIG = {
     'seed': 3,
     'target': {'elements': ['Si'], 'prototype': 'diamond', 'lattice_constant': 5.43, 'supercell_atoms': [8]},
     'generator': {'operations': [{'kind': 'rattle', 'stdev': 0.05, 'copies': 1}]},
-    'surrogate': {'model': 'none', 'n_select': 1},
+    'screening': {'model': 'none'},
+    'selection': {'n_select': 1},
     'dft': {'kpoints_distance': 0.6, 'max_concurrent': 2},
     'training': {'functions_per_element': 8, 'maxiter': 5, 'test_fraction': 0.0},
     'exploration': {

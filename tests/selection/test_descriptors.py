@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_mlip_autopipe.config import DescriptorConfig
+from aiida_mlip_autopipe.selection.config import DescriptorConfig
 from aiida_mlip_autopipe.selection.descriptors import soap_descriptors, soap_from_config
 
 PARAMS = {'r_cut': 4.0, 'n_max': 3, 'l_max': 2, 'sigma': 0.5}

@@ -19,8 +19,9 @@ from aiida_mlip_autopipe.generation.functions import candidate_node, generate_ca
 from aiida_mlip_autopipe.selection.functions import (
     model_input,
     screen_candidates,
+    screening_settings,
     select_candidates,
-    surrogate_settings,
+    selection_settings,
 )
 
 FIXTURES = Path(__file__).parents[1] / 'fixtures'
@@ -28,14 +29,22 @@ MODEL = FIXTURES / 'models' / 'tiny_mace_almgsi.model'
 SI_LABELS = FIXTURES / 'datasets' / 'si_pw_lda.extxyz'
 
 
-def _settings(**surrogate) -> orm.Dict:
-    config = parse_config(
+def _config(screening: dict | None = None, selection: dict | None = None):
+    return parse_config(
         {
             'target': {'elements': ['Si'], 'prototype': 'diamond'},
-            'surrogate': {'descriptor': {'r_cut': 4.0, 'n_max': 4, 'l_max': 3}, **surrogate},
+            'screening': dict(screening or {}),
+            'selection': {'descriptor': {'r_cut': 4.0, 'n_max': 4, 'l_max': 3}, **(selection or {})},
         }
     )
-    return surrogate_settings(config)
+
+
+def _screening(**screening) -> orm.Dict:
+    return screening_settings(_config(screening=screening))
+
+
+def _selection(**selection) -> orm.Dict:
+    return selection_settings(_config(selection=selection))
 
 
 def _silicon_candidates() -> dict[str, orm.StructureData]:
@@ -58,7 +67,7 @@ def mace_model(aiida_profile):
 
 def test_screen_candidates_verdicts_and_provenance(aiida_profile, mace_model):
     candidates = _silicon_candidates()
-    settings = _settings(min_distance_factor=0.0)
+    settings = _screening(min_distance_factor=0.0)
     outputs, node = run_get_node(screen_candidates, model=mace_model, settings=settings, structures=candidates)
     assert node.is_finished_ok
     verdicts = outputs['verdicts'].get_dict()
@@ -92,7 +101,7 @@ def test_screen_candidates_verdicts_and_provenance(aiida_profile, mace_model):
 
 def test_geometry_check_with_no_model(aiida_profile):
     candidates = _silicon_candidates()
-    outputs = screen_candidates(model=orm.Str('none'), settings=_settings(), structures=candidates)
+    outputs = screen_candidates(model=orm.Str('none'), settings=_screening(), structures=candidates)
     records = outputs['verdicts'].get_dict()['candidates']
     assert records['overlap']['reason'] == 'overlapping_atoms'
     assert records['overlap']['value'] == pytest.approx(math.sqrt(3) * 0.35 / 2.22, rel=1e-3)
@@ -102,7 +111,7 @@ def test_geometry_check_with_no_model(aiida_profile):
 
 def test_a_model_path_string_is_refused(aiida_profile):
     with pytest.raises(ValueError, match='SinglefileData'):
-        screen_candidates(model=orm.Str(str(MODEL)), settings=_settings(), structures=_silicon_candidates())
+        screen_candidates(model=orm.Str(str(MODEL)), settings=_screening(), structures=_silicon_candidates())
 
 
 def test_select_candidates_starts_from_the_labelled_set(aiida_profile):
@@ -122,7 +131,7 @@ def test_select_candidates_starts_from_the_labelled_set(aiida_profile):
         candidates[f'vacancy{i}'] = candidate_node(atoms, 'vacancy', 0).store()
     compressed = bulk('Si', 'diamond', a=5.0, cubic=True)
     candidates['compressed'] = candidate_node(compressed, 'strain', 0).store()
-    settings = _settings()
+    settings = _selection()
     outputs, node = run_get_node(
         select_candidates, settings=settings, seed=orm.Int(0), n=orm.Int(3), labelled=labelled, structures=candidates
     )
@@ -153,7 +162,7 @@ def test_select_candidates_is_deterministic_and_skips_duplicates(aiida_profile):
     strained = atoms.copy()
     strained.set_cell(atoms.cell * 1.04, scale_atoms=True)
     candidates['c'] = candidate_node(strained, 'strain', 0).store()
-    settings = _settings(n_select=3)
+    settings = _selection(n_select=3)
     first = select_candidates(settings=settings, seed=orm.Int(5), structures=candidates)['selection'].get_dict()
     second = select_candidates(settings=settings, seed=orm.Int(5), structures=candidates)['selection'].get_dict()
     assert first['order'] == second['order'] and first['distances'] == second['distances']
@@ -185,11 +194,8 @@ def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
                 ],
                 'max_candidates': pool_size,
             },
-            'surrogate': {
-                'model': str(MODEL) if model == 'mace' else 'chgnet',
-                'n_select': 5,
-                'descriptor': {'r_cut': 4.5, 'n_max': 4, 'l_max': 3},
-            },
+            'screening': {'model': str(MODEL) if model == 'mace' else 'chgnet'},
+            'selection': {'n_select': 5, 'descriptor': {'r_cut': 4.5, 'n_max': 4, 'l_max': 3}},
         }
     )
     seed = orm.Int(config.seed)
@@ -201,9 +207,11 @@ def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
     broken.positions[1] = broken.positions[0] + [0.5, 0.0, 0.0]
     pool = dict(candidates)
     pool['broken'] = candidate_node(broken, 'test', 0).store()
-    settings = surrogate_settings(config)
     screened, screen_node = run_get_node(
-        screen_candidates, model=model_input(config.surrogate.model), settings=settings, structures=pool
+        screen_candidates,
+        model=model_input(config.screening.model),
+        settings=screening_settings(config),
+        structures=pool,
     )
     verdicts = screened['verdicts'].get_dict()
     assert set(verdicts['candidates']) == set(pool)
@@ -212,9 +220,9 @@ def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
     assert verdicts['n_kept'] >= pool_size - 3
     selected, select_node = run_get_node(
         select_candidates,
-        settings=settings,
+        settings=selection_settings(config),
         seed=seed,
-        n=orm.Int(config.surrogate.n_select),
+        n=orm.Int(config.selection.n_select),
         structures=screened['structures'],
     )
     selection = selected['selection'].get_dict()

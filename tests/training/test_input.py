@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiida_mlip_autopipe.config import TrainingConfig
+from aiida_mlip_autopipe.training.config import TrainingConfig
 from aiida_mlip_autopipe.training.input import deep_merge, embedding_parameters, generate_input
 from aiida_mlip_autopipe.training.potential_file import PotentialSummary
 from aiida_mlip_autopipe.training.statistics import DatasetStatistics, dataset_statistics

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiida_mlip_autopipe.config import RepulsionConfig
+from aiida_mlip_autopipe.training.config import RepulsionConfig
 from aiida_mlip_autopipe.training.potential_file import load_potential_yaml, summarize_potential
 from aiida_mlip_autopipe.training.repulsion import PairRepulsion, apply_repulsion_to_potential, repulsion_for_pairs
 

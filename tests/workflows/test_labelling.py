@@ -7,8 +7,8 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.config import DFTConfig
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.labelling.config import DFTConfig
 from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain, pw_overrides
 from tests.utils import fake_pw_outputs, finished_workflow, instantiate
 

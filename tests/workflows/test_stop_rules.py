@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiida_mlip_autopipe.config import FailureBudget, LoopConfig
+from aiida_mlip_autopipe.loop.config import FailureBudget, LoopConfig
 from aiida_mlip_autopipe.workflows.stop_rules import budget_exceeded, closest_rule, evaluate_stop_rules
 
 LOOP = LoopConfig(max_generations=5, dft_budget=100, stable_fraction=0.02, rmse_plateau=0.05).model_dump()

@@ -23,24 +23,9 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
 from aiida_mlip_autopipe.common.units import GPA_TO_EV_PER_A3
+from aiida_mlip_autopipe.labelling.config import check_oracle
 
-__all__ = ('ORACLES', 'check_oracle', 'label_with_oracle', 'oracle_calculator')
-
-#: The oracles and the elements each one is meant for (EMT also has parameters for H, C,
-#: N and O, which ASE calls crude; they are left out on purpose).
-ORACLES: dict[str, tuple[str, ...]] = {
-    'emt': ('Ag', 'Al', 'Au', 'Cu', 'Ni', 'Pd', 'Pt'),
-}
-
-
-def check_oracle(name: str, elements: set[str] | list[str] | tuple[str, ...]) -> str | None:
-    """An error message when ``name`` is no oracle or does not cover ``elements``, else ``None``."""
-    if name not in ORACLES:
-        return f'unknown oracle {name!r}; available: {", ".join(sorted(ORACLES))}'
-    missing = sorted(set(elements) - set(ORACLES[name]))
-    if missing:
-        return f'oracle {name!r} has no parameters for {missing}; it covers {", ".join(ORACLES[name])}'
-    return None
+__all__ = ('label_with_oracle', 'oracle_calculator')
 
 
 def oracle_calculator(name: str) -> Any:

@@ -13,9 +13,10 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.calculations.functions.oracle import ORACLES, check_oracle, label_with_oracle
+from aiida_mlip_autopipe.calculations.functions.oracle import label_with_oracle
 from aiida_mlip_autopipe.calculations.functions.training_set import collect_training_set
-from aiida_mlip_autopipe.config import ConfigError, DFTConfig, load_config, parse_config
+from aiida_mlip_autopipe.config import ConfigError, load_config, parse_config
+from aiida_mlip_autopipe.labelling.config import ORACLES, DFTConfig, check_oracle
 from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
 from tests.utils import instantiate
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from aiida_mlip_autopipe.config import ConfigError, ExplorationConfig, ExtractionConfig, parse_config
+from aiida_mlip_autopipe.config import ConfigError, parse_config
+from aiida_mlip_autopipe.exploration.config import ExplorationConfig, ExtractionConfig
 from aiida_mlip_autopipe.exploration.extraction import ExtractionSettings
 from aiida_mlip_autopipe.exploration.lammps_io import MDSettings
+from tests.utils import assert_names_the_field
 
 
 def test_md_settings_are_valid_calculation_settings():
@@ -54,3 +56,18 @@ def test_errors_name_the_field(section, location, message):
     text = str(info.value)
     assert f'  - {location}' in text
     assert message in text
+
+
+# (dotted path, value, field named in the error, fragment of the message)
+BAD = [
+    ('exploration.gamma_lower', 20.0, 'exploration', 'must be below gamma_upper'),
+    ('exploration.temperatures', [-300], 'exploration.temperatures[0]', 'greater than 0'),
+    ('exploration.temperatures', [], 'exploration.temperatures', 'at least 1 item'),
+    ('exploration.timestep', 1.0, 'exploration.timestep', 'less than or equal to 0.01'),
+    ('exploration.ensemble', 'nve', 'exploration.ensemble', "'nvt' or 'npt'"),
+]
+
+
+@pytest.mark.parametrize(('path', 'value', 'field', 'fragment'), BAD, ids=[f'{b[0]}={b[1]!r}' for b in BAD])
+def test_bad_config_names_the_field(path, value, field, fragment):
+    assert_names_the_field(path, value, field, fragment)

@@ -1,0 +1,1 @@
+"""Candidates: the first pool of structures (bulk, SQS, strain, rattle, defects) and the nodes that carry them."""

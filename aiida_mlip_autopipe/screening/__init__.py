@@ -1,0 +1,1 @@
+"""Screening: a universal model rejects unphysical candidates before any DFT is spent."""

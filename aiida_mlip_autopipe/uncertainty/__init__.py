@@ -1,0 +1,1 @@
+"""Uncertainty: the extrapolation grade gamma, scored on the candidate pool and calibrated against DFT."""
