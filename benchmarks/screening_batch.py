@@ -29,8 +29,8 @@ def make_structures(n: int, seed: int = 0) -> list:
     """fcc Al–Mg cells of 16, 32 or 48 atoms, random occupation, rattled and strained."""
     from ase.build import bulk
 
-    from aiida_mlip_autopipe.generation.bulk import supercell_for_atoms
-    from aiida_mlip_autopipe.generation.distortions import random_strain, rattle
+    from aiida_mlip_autopipe.candidates.bulk import supercell_for_atoms
+    from aiida_mlip_autopipe.candidates.distortions import random_strain, rattle
 
     primitive = bulk('Al', 'fcc', a=4.17)
     bases = [supercell_for_atoms(primitive, size)[0] for size in (16, 32, 48)]

@@ -26,8 +26,8 @@ def make_candidates(n: int, n_atoms: int, seed: int = 0) -> list:
     """Si–Ge diamond cells: random occupation, ±4 % strain, 0–0.15 Å rattle."""
     from ase.build import bulk
 
-    from aiida_mlip_autopipe.generation.bulk import supercell_for_atoms
-    from aiida_mlip_autopipe.generation.distortions import random_strain, rattle
+    from aiida_mlip_autopipe.candidates.bulk import supercell_for_atoms
+    from aiida_mlip_autopipe.candidates.distortions import random_strain, rattle
 
     base, _ = supercell_for_atoms(bulk('Si', 'diamond', a=5.54), n_atoms)
     rng = np.random.default_rng(seed)

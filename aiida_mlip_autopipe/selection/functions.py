@@ -16,14 +16,13 @@ Typical use from a work chain (``config`` an ``MLIPConfig``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_mlip_autopipe.candidates.nodes import candidate_structures, copy_candidate
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
-from aiida_mlip_autopipe.generation.functions import candidate_node
 
 __all__ = (
     'OUTPUT_SELECTION',
@@ -44,8 +43,6 @@ OUTPUT_SELECTION = 'selection'
 EXTRA_SCREENING = 'screening_verdict'
 #: Extra set on each input candidate by ``select_candidates`` ('selected', 'duplicate', 'budget').
 EXTRA_SELECTION = 'selection_verdict'
-#: Attributes a copied candidate keeps (``force_weights`` matters for cut-out environments).
-_CARRIED_ATTRIBUTES = ('history', 'candidate_name', 'force_weights')
 #: Descriptor distance below which two candidates are the same structure (round-off).
 _SAME_DESCRIPTOR = 1e-6
 
@@ -100,47 +97,6 @@ def _selection_settings(settings: orm.Dict) -> tuple[Any, list[str]]:
     return SelectionConfig.model_validate(data), list(species or [])
 
 
-def _structures(inputs: Mapping[str, Any]) -> dict[str, orm.StructureData]:
-    """Candidates from the ``structures`` namespace (and, for convenience, top-level ``StructureData``)."""
-    found: dict[str, orm.StructureData] = {}
-    for key, value in inputs.items():
-        if key == 'structures' and isinstance(value, Mapping):
-            for inner, node in value.items():
-                if not isinstance(node, orm.StructureData):
-                    raise TypeError(f'structures.{inner} is a {type(node).__name__}, not a StructureData')
-                found[inner] = node
-        elif isinstance(value, orm.StructureData):
-            found[key] = value
-        else:
-            raise TypeError(f'unexpected input {key!r} of type {type(value).__name__}')
-    if not found:
-        raise ValueError('no candidate structures given; pass them as structures={key: StructureData}')
-    return dict(sorted(found.items()))
-
-
-def _copy_candidate(node: orm.StructureData, **attributes: Any) -> orm.StructureData:
-    """A new candidate node copying ``node``'s structure, origin, generation and parent."""
-    attrs = node.base.attributes
-    extras = node.base.extras
-    origin = attrs.get('origin', None) or extras.get('origin', 'unknown')
-    generation = attrs.get('generation', None)
-    if generation is None:
-        generation = extras.get('generation', 0)
-    parent_uuid = attrs.get('parent_uuid', None) or extras.get('parent_uuid', None)
-    carried = {key: attrs.get(key) for key in _CARRIED_ATTRIBUTES if attrs.get(key, None) is not None}
-    clone = candidate_node(
-        node.get_ase(),
-        origin,
-        int(generation),
-        parent_uuid,
-        label=node.label,
-        candidate_uuid=attrs.get('candidate_uuid', None) or node.uuid,
-        **carried,
-        **attributes,
-    )
-    return clone
-
-
 def _model_backend(model: orm.Data, settings: Any):
     from aiida_mlip_autopipe.selection.screening import load_backend
 
@@ -175,7 +131,7 @@ def screen_candidates(model: orm.Data, settings: orm.Dict, **structures: Any) ->
     from aiida_mlip_autopipe.selection.screening import screen
 
     parsed = ScreeningConfig.model_validate(settings.get_dict())
-    candidates = _structures(structures)
+    candidates = candidate_structures(structures)
     backend = _model_backend(model, parsed)
     atoms = [node.get_ase() for node in candidates.values()]
     verdicts = screen(
@@ -194,7 +150,7 @@ def screen_candidates(model: orm.Data, settings: orm.Dict, **structures: Any) ->
         counts[verdict.reason] = counts.get(verdict.reason, 0) + 1
         node.base.extras.set(EXTRA_SCREENING, 'kept' if verdict.kept else f'rejected:{verdict.reason}')
         if verdict.kept:
-            kept[key] = _copy_candidate(
+            kept[key] = copy_candidate(
                 node,
                 screening={
                     'energy_per_atom': record['energy_per_atom'],
@@ -242,7 +198,7 @@ def select_candidates(
     from aiida_mlip_autopipe.selection.fps import farthest_point_sampling
 
     parsed, species = _selection_settings(settings)
-    candidates = _structures(structures)
+    candidates = candidate_structures(structures)
     frames = labelled.get_frames() if labelled is not None else []
     if not species:
         species = sorted(
@@ -265,7 +221,7 @@ def select_candidates(
         if index in rank:
             distance = float(result.distances[rank[index]])
             verdict = 'selected'
-            selected[key] = _copy_candidate(
+            selected[key] = copy_candidate(
                 node,
                 selection={'rank': rank[index], 'distance': distance if distance != float('inf') else None},
             )

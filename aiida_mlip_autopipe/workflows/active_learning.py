@@ -276,7 +276,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def generate_initial_candidates(self):
         """Build the initial candidate pool (bulk/SQS, strain, rattle, defects) with a calcfunction."""
-        from aiida_mlip_autopipe.generation.functions import generate_candidates
+        from aiida_mlip_autopipe.candidates.functions import generate_candidates
 
         started = time.time()
         self.ctx.history.append(self._new_record(0))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from aiida_mlip_autopipe.candidates.bulk import supercell_for_atoms
 from aiida_mlip_autopipe.common.geometry import closest_pair, min_distance
-from aiida_mlip_autopipe.generation.bulk import supercell_for_atoms
 
 
 def _cell(prototype: str, element: str, a: float, n: int = 32):

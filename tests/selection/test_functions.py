@@ -13,9 +13,10 @@ from aiida.engine import run_get_node
 from ase.build import bulk
 from ase.io import read
 
+from aiida_mlip_autopipe.candidates.functions import generate_candidates
+from aiida_mlip_autopipe.candidates.nodes import candidate_node
 from aiida_mlip_autopipe.config import parse_config
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
-from aiida_mlip_autopipe.generation.functions import candidate_node, generate_candidates
 from aiida_mlip_autopipe.selection.functions import (
     model_input,
     screen_candidates,

@@ -16,8 +16,8 @@ def build_md_structures(config: orm.Dict, seed: orm.Int, structure: orm.Structur
     the ideal supercell (the MD runs differ by their velocity seeds). Returns the
     namespace ``structures`` (``md0000``, ...).
     """
+    from aiida_mlip_autopipe.candidates.builder import base_structures
     from aiida_mlip_autopipe.config import parse_config
-    from aiida_mlip_autopipe.generation.builder import base_structures
 
     parsed = parse_config(config.get_dict())
     count = parsed.exploration.structures_per_generation

@@ -34,10 +34,10 @@ def score_uncertainty(potential: orm.Data, settings: orm.Dict, **structures: Any
         ``structures`` (namespace: copies of the uncertain candidates, same keys, carrying
         their ``max_gamma`` as attribute and extra).
     """
-    from aiida_mlip_autopipe.selection.functions import _copy_candidate, _structures
+    from aiida_mlip_autopipe.candidates.nodes import candidate_structures, copy_candidate
 
     threshold = float(settings['gamma_threshold'])
-    candidates = _structures(structures)
+    candidates = candidate_structures(structures)
     calculator = potential.get_calculator(active_set=True)
     scores: dict[str, Any] = {}
     uncertain: dict[str, orm.StructureData] = {}
@@ -45,7 +45,7 @@ def score_uncertainty(potential: orm.Data, settings: orm.Dict, **structures: Any
         gamma = max_gamma(node.get_ase(), calculator)
         scores[key] = {'uuid': node.uuid, 'max_gamma': gamma, 'uncertain': gamma > threshold}
         if gamma > threshold:
-            copy = _copy_candidate(node, max_gamma=gamma)
+            copy = copy_candidate(node, max_gamma=gamma)
             copy.base.extras.set('max_gamma', gamma)
             uncertain[key] = copy
     summary = {

@@ -74,8 +74,8 @@ def validation_structures(config: orm.Dict, structure: orm.StructureData | None 
     Returns ``structures`` (``ev00``..., ``ph00``...) and ``cells`` (``Dict``: strains,
     volumes, phonopy settings, which cells DFT labels).
     """
+    from aiida_mlip_autopipe.candidates.builder import base_structures
     from aiida_mlip_autopipe.config import parse_config
-    from aiida_mlip_autopipe.generation.builder import base_structures
 
     parsed = parse_config(config.get_dict())
     settings = parsed.validation

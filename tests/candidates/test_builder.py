@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from aiida_mlip_autopipe.candidates.builder import build_candidates
 from aiida_mlip_autopipe.config import parse_config
-from aiida_mlip_autopipe.generation.builder import build_candidates
 
 
 def _config(target=None, operations=None, **generator):

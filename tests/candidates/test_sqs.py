@@ -8,8 +8,8 @@ from ase.build import bulk
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiida_mlip_autopipe.generation.bulk import supercell_for_atoms
-from aiida_mlip_autopipe.generation.sqs import (
+from aiida_mlip_autopipe.candidates.bulk import supercell_for_atoms
+from aiida_mlip_autopipe.candidates.sqs import (
     _cluster_space,
     correlation_mismatch,
     generate_sqs,

@@ -8,7 +8,7 @@ from ase.build import bulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiida_mlip_autopipe.generation.distortions import apply_strain, random_strain, rattle, strain_tensor
+from aiida_mlip_autopipe.candidates.distortions import apply_strain, random_strain, rattle, strain_tensor
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 from ase.build import bulk
 
+from aiida_mlip_autopipe.candidates.functions import generate_candidates
 from aiida_mlip_autopipe.config import parse_config
-from aiida_mlip_autopipe.generation.functions import generate_candidates
 
 
 def _config(**target) -> orm.Dict:

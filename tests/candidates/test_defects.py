@@ -9,14 +9,9 @@ from ase.geometry import get_distances
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aiida_mlip_autopipe.candidates.bulk import supercell_for_atoms
+from aiida_mlip_autopipe.candidates.defects import antisites, interstitial_sites, interstitials, vacancies
 from aiida_mlip_autopipe.common.geometry import min_distance
-from aiida_mlip_autopipe.generation.bulk import supercell_for_atoms
-from aiida_mlip_autopipe.generation.defects import (
-    antisites,
-    interstitial_sites,
-    interstitials,
-    vacancies,
-)
 
 
 def _cell(prototype: str, element: str, a: float, n: int = 32):

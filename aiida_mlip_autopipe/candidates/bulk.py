@@ -1,7 +1,7 @@
 """Base structures: crystal prototypes, user structure files and supercells of a given size.
 
 Everything here is plain ASE (``Atoms`` in, ``Atoms`` out) so it can be tested and used
-without a database; :mod:`aiida_mlip_autopipe.generation.functions` wraps it for AiiDA.
+without a database; :mod:`aiida_mlip_autopipe.candidates.functions` wraps it for AiiDA.
 """
 
 from __future__ import annotations

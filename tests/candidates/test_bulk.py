@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_mlip_autopipe.generation.bulk import (
+from aiida_mlip_autopipe.candidates.bulk import (
     build_primitive,
     default_lattice_constant,
     reference_volume_per_atom,

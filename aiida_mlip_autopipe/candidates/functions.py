@@ -2,11 +2,9 @@
 
 A calcfunction (not workchain code) creates the candidates, so the graph links every
 candidate to the config and seed that made it; running it again with the same inputs
-gives the same structures. Each candidate carries its origin, generation and parent
-twice: as attributes (immutable, part of provenance and of the node hash) and as
-extras (``generation``, ``origin``, ``parent_uuid``) for cheap querying::
-
-    qb.append(orm.StructureData, filters={'extras.origin': 'sqs', 'extras.generation': 0})
+gives the same structures. The nodes come from
+:func:`~aiida_mlip_autopipe.candidates.nodes.candidate_node`: origin, generation and
+parent as attributes and as extras, for cheap queries.
 """
 
 from __future__ import annotations
@@ -16,57 +14,17 @@ from typing import TYPE_CHECKING, Any
 from aiida import orm
 from aiida.engine import calcfunction
 
-if TYPE_CHECKING:
-    from aiida_mlip_autopipe.generation.builder import Candidate
+from aiida_mlip_autopipe.candidates.nodes import candidate_key, candidate_node
 
-__all__ = (
-    'CANDIDATE_EXTRAS',
-    'OUTPUT_METADATA',
-    'OUTPUT_STRUCTURES',
-    'candidate_key',
-    'candidate_node',
-    'generate_candidates',
-)
+if TYPE_CHECKING:
+    from aiida_mlip_autopipe.candidates.builder import Candidate
+
+__all__ = ('OUTPUT_METADATA', 'OUTPUT_STRUCTURES', 'generate_candidates')
 
 #: Output namespace of the candidate structures (keys ``c0000``, ``c0001``, ...).
 OUTPUT_STRUCTURES = 'structures'
 #: Output ``Dict`` with one record per candidate and the SQS objectives.
 OUTPUT_METADATA = 'metadata'
-#: Extras every candidate carries (also stored as attributes of the same name).
-CANDIDATE_EXTRAS = ('generation', 'origin', 'parent_uuid')
-
-
-def candidate_key(index: int) -> str:
-    """Output link key of the candidate at ``index`` (valid link label, sorts in pool order)."""
-    return f'c{index:04d}'
-
-
-def candidate_node(
-    atoms: Any,
-    origin: str,
-    generation: int,
-    parent_uuid: str | None = None,
-    label: str | None = None,
-    **attributes: Any,
-) -> orm.StructureData:
-    """An unstored ``StructureData`` with origin, generation and parent as attributes and extras.
-
-    Shared with the other calcfunctions that make candidates (screening copies,
-    extracted environments) so every candidate is queried the same way.
-    """
-    node = orm.StructureData(ase=atoms)
-    if label:
-        node.label = label[:255]
-    node.base.attributes.set('origin', origin)
-    node.base.attributes.set('generation', int(generation))
-    if parent_uuid is not None:
-        node.base.attributes.set('parent_uuid', parent_uuid)
-    for key, value in attributes.items():
-        node.base.attributes.set(key, value)
-    node.base.extras.set_many(
-        {'origin': origin, 'generation': int(generation), **({'parent_uuid': parent_uuid} if parent_uuid else {})}
-    )
-    return node
 
 
 def _record(key: str, candidate: Candidate, node: orm.StructureData, parent_key: str | None) -> dict[str, Any]:
@@ -101,8 +59,8 @@ def generate_candidates(
     :returns: ``structures`` (namespace ``c0000``...: ``StructureData``) and ``metadata``
         (``Dict``: one record per candidate, the SQS objectives, warnings, base cell).
     """
+    from aiida_mlip_autopipe.candidates.builder import build_candidates
     from aiida_mlip_autopipe.config import parse_config
-    from aiida_mlip_autopipe.generation.builder import build_candidates
 
     parsed = parse_config(config.get_dict(), source=f'Dict<{config.pk}>')
     generation_value = 0 if generation is None else int(generation.value)

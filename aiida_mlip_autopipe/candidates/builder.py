@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aiida_mlip_autopipe.candidates import bulk as _bulk
+from aiida_mlip_autopipe.candidates import defects as _defects
+from aiida_mlip_autopipe.candidates import distortions as _distortions
+from aiida_mlip_autopipe.candidates.sqs import generate_sqs
 from aiida_mlip_autopipe.candidates.structure_file import read_structure_file
-from aiida_mlip_autopipe.generation import bulk as _bulk
-from aiida_mlip_autopipe.generation import defects as _defects
-from aiida_mlip_autopipe.generation import distortions as _distortions
-from aiida_mlip_autopipe.generation.sqs import generate_sqs
 
 if TYPE_CHECKING:
     from ase import Atoms
