@@ -52,7 +52,7 @@ def _compare(a, b) -> tuple[float, float]:
 
 
 def main() -> None:
-    from aiida_mlip_autopipe.selection.screening import CalculatorBackend, ChgnetBackend, MaceBackend
+    from aiida_mlip_autopipe.screening.backends import CalculatorBackend, ChgnetBackend, MaceBackend
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--structures', type=int, default=1000)

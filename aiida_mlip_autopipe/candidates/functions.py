@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING, Any
 from aiida import orm
 from aiida.engine import calcfunction
 
-from aiida_mlip_autopipe.candidates.nodes import candidate_key, candidate_node
+from aiida_mlip_autopipe.candidates.nodes import OUTPUT_STRUCTURES, candidate_key, candidate_node
 
 if TYPE_CHECKING:
     from aiida_mlip_autopipe.candidates.builder import Candidate
 
-__all__ = ('OUTPUT_METADATA', 'OUTPUT_STRUCTURES', 'generate_candidates')
+__all__ = ('OUTPUT_METADATA', 'generate_candidates')
 
-#: Output namespace of the candidate structures (keys ``c0000``, ``c0001``, ...).
-OUTPUT_STRUCTURES = 'structures'
 #: Output ``Dict`` with one record per candidate and the SQS objectives.
 OUTPUT_METADATA = 'metadata'
 

@@ -18,8 +18,17 @@ from typing import Any
 
 from aiida import orm
 
-__all__ = ('CANDIDATE_EXTRAS', 'candidate_key', 'candidate_node', 'candidate_structures', 'copy_candidate')
+__all__ = (
+    'CANDIDATE_EXTRAS',
+    'OUTPUT_STRUCTURES',
+    'candidate_key',
+    'candidate_node',
+    'candidate_structures',
+    'copy_candidate',
+)
 
+#: Output namespace of the candidate structures of every calcfunction that makes or keeps candidates.
+OUTPUT_STRUCTURES = 'structures'
 #: Extras every candidate carries (also stored as attributes of the same name).
 CANDIDATE_EXTRAS = ('generation', 'origin', 'parent_uuid')
 #: Attributes a copied candidate keeps (``force_weights`` matters for cut-out environments).

@@ -1,15 +1,12 @@
-"""Calcfunctions for screening and selecting candidates, so every verdict is in the provenance graph.
+"""The calcfunction that picks the most diverse candidates, so every choice is in the provenance graph.
 
-A calcfunction cannot return its own inputs, so the structures that pass (screening) or
-are picked (selection) come out as new ``StructureData`` nodes with the same keys,
-origin, generation and parent as the input candidate plus ``candidate_uuid`` (the
-generated candidate they copy). The ``Dict`` outputs hold one record per input
-candidate: kept/rejected and the number that decided it; selected or why not
-(``duplicate``/``budget``), with the distance to the known set.
+The picks come out as new ``StructureData`` nodes
+(:func:`~aiida_mlip_autopipe.candidates.nodes.copy_candidate`) with the same keys and lineage
+plus ``candidate_uuid``; the ``selection`` ``Dict`` holds one record per input candidate:
+selected or why not (``duplicate``/``budget``), with the distance to the known set.
 
 Typical use from a work chain (``config`` an ``MLIPConfig``)::
 
-    screened = screen_candidates(model=model_node, settings=screening_settings(config), structures=candidates)
     chosen = select_candidates(structures=screened['structures'], settings=selection_settings(config),
                                n=orm.Int(8), seed=orm.Int(config.seed), labelled=training_set)
 """
@@ -21,44 +18,16 @@ from typing import Any
 from aiida import orm
 from aiida.engine import calcfunction
 
-from aiida_mlip_autopipe.candidates.nodes import candidate_structures, copy_candidate
+from aiida_mlip_autopipe.candidates.nodes import OUTPUT_STRUCTURES, candidate_structures, copy_candidate
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 
-__all__ = (
-    'OUTPUT_SELECTION',
-    'OUTPUT_STRUCTURES',
-    'OUTPUT_VERDICTS',
-    'model_input',
-    'screen_candidates',
-    'screening_settings',
-    'select_candidates',
-    'selection_settings',
-)
+__all__ = ('OUTPUT_SELECTION', 'select_candidates', 'selection_settings')
 
-OUTPUT_STRUCTURES = 'structures'
-OUTPUT_VERDICTS = 'verdicts'
 OUTPUT_SELECTION = 'selection'
-#: Extra set on each input candidate by ``screen_candidates`` for quick queries
-#: ('kept' or 'rejected:<reason>'); the ``verdicts`` Dict is the provenance record.
-EXTRA_SCREENING = 'screening_verdict'
 #: Extra set on each input candidate by ``select_candidates`` ('selected', 'duplicate', 'budget').
 EXTRA_SELECTION = 'selection_verdict'
 #: Descriptor distance below which two candidates are the same structure (round-off).
 _SAME_DESCRIPTOR = 1e-6
-
-
-def _parsed(config: Any) -> Any:
-    from aiida_mlip_autopipe.config import MLIPConfig
-
-    return config if isinstance(config, MLIPConfig) else MLIPConfig.model_validate(dict(config))
-
-
-def screening_settings(config: Any) -> orm.Dict:
-    """The ``settings`` Dict of ``screen_candidates``: the ``screening`` section.
-
-    :param config: an ``MLIPConfig`` (or its dict).
-    """
-    return orm.Dict(_parsed(config).screening.model_dump(mode='json'))
 
 
 def selection_settings(config: Any) -> orm.Dict:
@@ -69,24 +38,10 @@ def selection_settings(config: Any) -> orm.Dict:
 
     :param config: an ``MLIPConfig`` (or its dict).
     """
-    parsed = _parsed(config)
+    from aiida_mlip_autopipe.config import MLIPConfig
+
+    parsed = config if isinstance(config, MLIPConfig) else MLIPConfig.model_validate(dict(config))
     return orm.Dict({**parsed.selection.model_dump(mode='json'), 'species': list(parsed.target.elements)})
-
-
-def model_input(model: str) -> orm.Data:
-    """The ``model`` input for ``screen_candidates`` from ``screening.model``.
-
-    A MACE model file becomes a ``SinglefileData`` (so the exact file is in the
-    provenance); names (``mace_mp:small``, ``chgnet``, ``none``) become a ``Str``.
-    """
-    from pathlib import Path
-
-    if model in {'chgnet', 'none'} or model.startswith('mace_mp:'):
-        return orm.Str(model)
-    path = Path(model).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f'screening model file {model!r} not found')
-    return orm.SinglefileData(path.resolve())
 
 
 def _selection_settings(settings: orm.Dict) -> tuple[Any, list[str]]:
@@ -95,83 +50,6 @@ def _selection_settings(settings: orm.Dict) -> tuple[Any, list[str]]:
     data = dict(settings.get_dict())
     species = data.pop('species', None)
     return SelectionConfig.model_validate(data), list(species or [])
-
-
-def _model_backend(model: orm.Data, settings: Any):
-    from aiida_mlip_autopipe.selection.screening import load_backend
-
-    if isinstance(model, orm.SinglefileData):
-        with model.open(mode='rb') as handle:
-            backend = load_backend(handle, device=settings.device, batch_size=settings.batch_size)
-        backend.description.update({'node_uuid': model.uuid, 'filename': model.filename})
-        return backend
-    if isinstance(model, orm.Str):
-        name = model.value
-        if name not in {'chgnet', 'none'} and not name.startswith('mace_mp:'):
-            raise ValueError(
-                f'model {name!r}: give a MACE model file as SinglefileData (so provenance records it), or one of '
-                "'mace_mp:small|medium|large', 'chgnet', 'none'"
-            )
-        return load_backend(name, device=settings.device, batch_size=settings.batch_size)
-    raise TypeError(f'model must be a SinglefileData or a Str, got {type(model).__name__}')
-
-
-@calcfunction
-def screen_candidates(model: orm.Data, settings: orm.Dict, **structures: Any) -> dict[str, Any]:
-    """Evaluate candidates in batches with a MACE or CHGNet model and keep the physically sane ones.
-
-    :param model: a MACE model file (``SinglefileData``) or ``Str``: ``'mace_mp:small|medium|large'``,
-        ``'chgnet'``, or ``'none'`` (geometry check only).
-    :param settings: the ``screening`` config section (``max_force``, ``energy_window``,
-        ``min_distance_factor``, ``batch_size``, ``device``; ``model`` is ignored: the ``model`` input decides).
-    :param structures: namespace ``structures`` of candidate ``StructureData`` by key.
-    :returns: ``verdicts`` (``Dict``) and ``structures`` (namespace: copies of the kept candidates, same keys).
-    """
-    from aiida_mlip_autopipe.screening.config import ScreeningConfig
-    from aiida_mlip_autopipe.selection.screening import screen
-
-    parsed = ScreeningConfig.model_validate(settings.get_dict())
-    candidates = candidate_structures(structures)
-    backend = _model_backend(model, parsed)
-    atoms = [node.get_ase() for node in candidates.values()]
-    verdicts = screen(
-        atoms,
-        backend,
-        max_force=parsed.max_force,
-        energy_window=parsed.energy_window,
-        min_distance_factor=parsed.min_distance_factor,
-    )
-    records: dict[str, Any] = {}
-    kept: dict[str, orm.StructureData] = {}
-    counts: dict[str, int] = {}
-    for (key, node), verdict in zip(candidates.items(), verdicts, strict=True):
-        record = {'uuid': node.uuid, 'origin': node.base.extras.get('origin', None), **verdict.as_dict()}
-        records[key] = record
-        counts[verdict.reason] = counts.get(verdict.reason, 0) + 1
-        node.base.extras.set(EXTRA_SCREENING, 'kept' if verdict.kept else f'rejected:{verdict.reason}')
-        if verdict.kept:
-            kept[key] = copy_candidate(
-                node,
-                screening={
-                    'energy_per_atom': record['energy_per_atom'],
-                    'max_force': record['max_force'],
-                },
-            )
-    summary = orm.Dict(
-        {
-            'model': backend.description if backend is not None else {'backend': 'none'},
-            'thresholds': {
-                'max_force': parsed.max_force,
-                'energy_window': parsed.energy_window,
-                'min_distance_factor': parsed.min_distance_factor,
-            },
-            'n_candidates': len(candidates),
-            'n_kept': len(kept),
-            'counts_by_reason': counts,
-            'candidates': records,
-        }
-    )
-    return {OUTPUT_VERDICTS: summary, OUTPUT_STRUCTURES: kept}
 
 
 @calcfunction

@@ -168,7 +168,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         :param codes: ``{'pw': ..., 'pacemaker': ..., 'lammps': ...}``; default: the code labels of the config.
         """
         from aiida_mlip_autopipe.config import MLIPConfig, parse_config
-        from aiida_mlip_autopipe.selection.functions import model_input
+        from aiida_mlip_autopipe.screening.functions import model_input
 
         if not isinstance(config, MLIPConfig):
             config = parse_config(config)
@@ -318,12 +318,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def screen_and_select(self):
         """Screen with the universal model, then pick a diverse batch by FPS, aware of what is labelled."""
-        from aiida_mlip_autopipe.selection.functions import (
-            screen_candidates,
-            screening_settings,
-            select_candidates,
-            selection_settings,
-        )
+        from aiida_mlip_autopipe.screening.functions import screen_candidates, screening_settings
+        from aiida_mlip_autopipe.selection.functions import select_candidates, selection_settings
 
         cfg = self.cfg
         g = self.ctx.generation

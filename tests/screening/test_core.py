@@ -1,50 +1,16 @@
-"""Screening verdicts with real models: the project's tiny MACE model and CHGNet's bundled weights."""
+"""Screening verdicts with real models: the project's tiny MACE model, CHGNet's bundled weights, EMT."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_mlip_autopipe.selection.screening import (
-    CalculatorBackend,
-    MaceBackend,
-    energy_deviations,
-    load_backend,
-    min_distance_ratio,
-    screen,
-)
-
-MODEL = Path(__file__).parents[1] / 'fixtures' / 'models' / 'tiny_mace_almgsi.model'
-
-
-@pytest.fixture(scope='module')
-def mace_backend():
-    return MaceBackend.from_file(MODEL, batch_size=4)
-
-
-@pytest.fixture
-def relaxed_silicon():
-    """Diamond Si at the LDA lattice constant: zero forces by symmetry, the energy the model learnt."""
-    return bulk('Si', 'diamond', a=5.40, cubic=True)
-
-
-@pytest.fixture
-def overlapping_silicon(relaxed_silicon):
-    """Two atoms 0.6 Å apart (sum of covalent radii 2.22 Å)."""
-    atoms = relaxed_silicon.copy()
-    atoms.positions[1] = atoms.positions[0] + [0.6 / math.sqrt(3)] * 3
-    return atoms
-
-
-def test_model_file_is_tiny_and_knows_the_test_elements(mace_backend):
-    assert MODEL.stat().st_size < 2_000_000
-    assert sorted(mace_backend.elements) == ['Al', 'Mg', 'Si']
-    assert len(mace_backend.description['sha256']) == 64
+from aiida_mlip_autopipe.screening.backends import CalculatorBackend, load_backend
+from aiida_mlip_autopipe.screening.core import energy_deviations, min_distance_ratio, screen
 
 
 def test_overlap_is_rejected_geometrically_before_any_model(relaxed_silicon, overlapping_silicon):
@@ -69,33 +35,6 @@ def test_mace_rejects_overlap_by_force_and_keeps_relaxed(mace_backend, relaxed_s
     assert alloy.kept
     as_dict = overlap.as_dict()
     assert as_dict['kept'] is False and as_dict['energy_deviation'] is None
-
-
-def test_batched_mace_equals_the_ase_calculator(mace_backend):
-    from mace.calculators import MACECalculator
-
-    rng = np.random.default_rng(0)
-    structures = []
-    for n in (1, 2, 3):
-        atoms = bulk('Al', 'fcc', a=4.1, cubic=True).repeat((n, 1, 1))
-        symbols = np.array(atoms.get_chemical_symbols())
-        symbols[rng.random(len(atoms)) < 0.3] = 'Mg'
-        atoms.set_chemical_symbols(symbols)
-        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
-        structures.append(atoms)
-    structures.append(bulk('Si', 'diamond', a=5.5))
-    batched = mace_backend.evaluate(structures * 2)
-    reference = CalculatorBackend(MACECalculator(model_paths=str(MODEL), device='cpu', default_dtype='float64'))
-    one_by_one = reference.evaluate(structures * 2)
-    for a, b in zip(batched, one_by_one, strict=True):
-        assert a.energy == pytest.approx(b.energy, abs=1e-8)
-        assert np.allclose(a.forces, b.forces, atol=1e-8)
-    assert not np.allclose(batched[0].forces, 0.0)
-
-
-def test_unknown_elements_are_an_error(mace_backend):
-    with pytest.raises(ValueError, match=r"knows .* only; the candidates also hold \['Ge'\]"):
-        mace_backend.evaluate([bulk('Ge', 'diamond', a=5.66)])
 
 
 def test_energy_deviations_follow_the_composition_trend():
@@ -124,17 +63,6 @@ def test_energy_outliers_with_a_real_calculator():
     assert [v.reason for v in verdicts] == ['ok', 'ok', 'ok', 'energy_outlier']
     assert verdicts[3].value > 1.0 and verdicts[3].threshold == 1.0
     assert verdicts[3].energy_per_atom > verdicts[0].energy_per_atom + 1.0
-
-
-def test_load_backend_names():
-    assert load_backend('none') is None
-    with pytest.raises(FileNotFoundError, match='neither'):
-        load_backend('no/such/model.model')
-    with pytest.raises(ValueError, match='MACE-MP size'):
-        MaceBackend.from_foundation('huge')
-    assert isinstance(load_backend(str(MODEL)), MaceBackend)
-    with MODEL.open('rb') as handle:
-        assert load_backend(handle).description['sha256'] == MaceBackend.from_file(MODEL).description['sha256']
 
 
 def test_chgnet_rejects_overlap_and_keeps_relaxed(relaxed_silicon, overlapping_silicon):
