@@ -268,7 +268,7 @@ def label_pool(pools: dict[str, Any]) -> Any:
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+    from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
     structures = {f's{i:05d}': node for i, node in enumerate(pools.values())}
     started = time.time()

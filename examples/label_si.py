@@ -14,7 +14,7 @@ from aiida.engine import run_get_node
 from ase.build import bulk
 
 from aiida_mlip_autopipe.config import load_config
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
 # verdi run sets __file__ to the bare file name; argv[0] keeps the path.
 config = load_config(Path(sys.argv[0]).resolve().parent / 'si' / 'config.yaml')

@@ -22,14 +22,14 @@ from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recur
 
 from aiida_mlip_autopipe.calculations.functions.calibration import calibrate_gamma
 from aiida_mlip_autopipe.calculations.functions.md_start import build_md_structures
-from aiida_mlip_autopipe.calculations.functions.training_set import merge_training_sets
 from aiida_mlip_autopipe.calculations.functions.validation import analyse_validation, validation_structures
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
 from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.workflows import stop_rules
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
 
 __all__ = ('ActiveLearningWorkChain',)
 

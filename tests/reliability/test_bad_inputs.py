@@ -799,7 +799,7 @@ def _labelling_builder(changes: str):
     from ase.build import bulk
 
     from aiida_mlip_autopipe.labelling.config import DFTConfig
-    from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+    from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
     code = orm.load_code('pw@localhost')
     structures = {'si': orm.StructureData(ase=si())}

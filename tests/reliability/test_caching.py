@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from aiida_mlip_autopipe.caching import DFT_CACHING_IDENTIFIERS, dft_caching_enabled, set_dft_caching
 from aiida_mlip_autopipe.cli import cmd_root
 from aiida_mlip_autopipe.labelling.config import DFTConfig
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
 from .harness import pw_calculations, write_summary
 

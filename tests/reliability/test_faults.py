@@ -18,7 +18,7 @@ from aiida.manage.caching import enable_caching
 
 from aiida_mlip_autopipe.caching import DFT_CACHING_IDENTIFIERS
 from aiida_mlip_autopipe.labelling.config import DFTConfig
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
 from .harness import handler_restarts, pw_calculations, write_summary
 

@@ -20,7 +20,7 @@ from aiida import orm
 from aiida.common.links import LinkType
 
 from aiida_mlip_autopipe.labelling.config import DFTConfig
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
 from .harness import reporting_pids, run_with_hard_kill, write_summary
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from aiida_mlip_autopipe.labelling.config import DFTConfig
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
 from .conftest import USER_AIIDA_PATH, DaemonProfile, provision_localhost, skip_without_pw
 from .harness import (

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from aiida import orm
 
-from aiida_mlip_autopipe.calculations.functions.training_set import (
+from aiida_mlip_autopipe.labelling.training_set import (
     GPA_TO_EV_PER_A3,
     collect_training_set,
     frame_from_pw_outputs,

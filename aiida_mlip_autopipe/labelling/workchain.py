@@ -16,132 +16,21 @@ from aiida.common import AttributeDict
 from aiida.engine import WorkChain, append_, while_
 from aiida.plugins import WorkflowFactory
 
-from aiida_mlip_autopipe.calculations.functions.failures import record_failures
-from aiida_mlip_autopipe.calculations.functions.training_set import collect_training_set
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.labelling.failures import (
+    MIN_DISTANCE,
+    implausible_label,
+    outputs_survived_a_kill,
+    overlap_problem,
+    record_failures,
+)
+from aiida_mlip_autopipe.labelling.pw_inputs import pw_overrides, reference_structure, smearing_bands
+from aiida_mlip_autopipe.labelling.training_set import collect_training_set
 
 PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
 
-__all__ = ('LabellingWorkChain', 'pw_overrides')
-
-
-def pw_overrides(dft: Mapping[str, Any], elements: list[str]) -> dict[str, Any]:
-    """Translate the ``dft`` section of the config into ``PwBaseWorkChain`` protocol overrides."""
-    from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
-
-    from aiida_mlip_autopipe.labelling.config import DFTConfig
-
-    config = dft if isinstance(dft, DFTConfig) else DFTConfig.model_validate(dict(dft))
-    system: dict[str, Any] = {'smearing': config.smearing, 'degauss': config.degauss}
-    if config.ecutwfc is not None:
-        system['ecutwfc'] = config.ecutwfc
-        system['ecutrho'] = config.ecutrho if config.ecutrho is not None else 4 * config.ecutwfc
-    magnetization = config.magnetization_for(elements)
-    if magnetization:
-        system['nspin'] = 2
-        system['starting_magnetization'] = magnetization
-    parameters = {
-        'CONTROL': {'calculation': 'scf', 'tprnfor': True, 'tstress': True},
-        'SYSTEM': system,
-        'ELECTRONS': {'electron_maxstep': config.electron_maxstep},
-    }
-    parameters = recursive_merge(parameters, copy.deepcopy(config.parameters))
-    return {
-        'pseudo_family': config.pseudo_family,
-        'kpoints_distance': config.kpoints_distance,
-        'meta_parameters': {'conv_thr_per_atom': config.conv_thr_per_atom},
-        'clean_workdir': False,
-        'pw': {
-            'parameters': parameters,
-            'metadata': {
-                'options': {
-                    'max_wallclock_seconds': config.max_wallclock_seconds,
-                    'withmpi': config.num_mpiprocs > 1,
-                    'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': config.num_mpiprocs},
-                }
-            },
-        },
-    }
-
-
-def _reference_structure(elements: list[str]) -> orm.StructureData:
-    """One atom of each element in a large box: what the protocol needs to pick pseudos and cutoffs.
-
-    Cutoffs come out as the maximum over all elements, so every label of a run uses the
-    same basis and energies stay comparable across structures of different chemistry.
-    """
-    structure = orm.StructureData(cell=[[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
-    for i, element in enumerate(elements):
-        structure.append_atom(position=(1.5 * i, 0.0, 0.0), symbols=element, name=element)
-    return structure
-
-
-#: Closest two atoms may be (Å, periodic images included) for a structure to be labelled.
-MIN_DISTANCE = 0.5
-#: Largest force (eV/Å) a label may have; a converged SCF beyond it is a broken structure.
-MAX_LABEL_FORCE = 1000.0
-
-
-def smearing_bands(structure: orm.StructureData, pseudos: Mapping[str, Any]) -> int:
-    """Bands for a smeared SCF of ``structure``: 1.5 times the occupied ones, at least 8 more.
-
-    pw.x's default (1.2 times, at least 4 more) is often too few for strained or rattled
-    cells, whose highest band then holds charge; PwBaseWorkChain notices after the run
-    and restarts with more bands, which doubles the cost of that label. Asking for
-    enough bands up front costs a little more per run and saves the restart.
-    """
-    import math
-
-    electrons = sum(pseudos[site.kind_name].z_valence for site in structure.sites)
-    occupied = math.ceil(electrons / 2)
-    return max(math.ceil(1.5 * occupied), occupied + 8)
-
-
-def _overlap(structure: orm.StructureData, min_distance: float) -> str | None:
-    """Why ``structure`` has overlapping atoms (periodic images included), or None."""
-    from aiida_mlip_autopipe.common.geometry import closest_pair
-
-    atoms = structure.get_ase()
-    if len(atoms) == 0:
-        return 'the structure has no atoms'
-    if min_distance <= 0:
-        return None
-    pair = closest_pair(atoms, min_distance)
-    if pair is None:
-        return None
-    i, j, d = pair
-    return f'atoms {i} and {j} are {d:.3f} Å apart (< {min_distance} Å)'
-
-
-def _outputs_survived_a_kill(child: orm.ProcessNode) -> bool:
-    """Whether a child that failed with exit 11 has its outputs anyway (daemon killed while attaching).
-
-    A worker killed while a PwBaseWorkChain attaches its outputs can leave it "finished
-    [11] did not register a required output" although its last PwCalculation finished
-    ok and the outputs are linked: the label is good, and discarding it would waste DFT.
-    """
-    if child.exit_status != 11:
-        return False
-    calcs = [c for c in child.called if isinstance(c, orm.CalcJobNode)]
-    last = max(calcs, key=lambda c: c.pk, default=None)
-    return last is not None and last.is_finished_ok
-
-
-def _implausible(outputs: Any) -> str | None:
-    """Why a finished label cannot be right (non-finite or enormous energy/forces), or None."""
-    import numpy as np
-
-    energy = outputs.output_parameters.get('energy')
-    if energy is None or not np.isfinite(energy):
-        return f'unphysical label: energy {energy}'
-    trajectory = outputs.output_trajectory
-    if 'forces' in trajectory.get_arraynames():
-        forces = np.asarray(trajectory.get_array('forces'))[-1]
-        largest = float(np.abs(forces).max()) if forces.size else 0.0
-        if not np.isfinite(largest) or largest > MAX_LABEL_FORCE:
-            return f'unphysical label: max |F| {largest:.3g} eV/Å > {MAX_LABEL_FORCE:g}'
-    return None
+__all__ = ('LabellingWorkChain',)
 
 
 class LabellingWorkChain(WorkChain):
@@ -299,7 +188,7 @@ class LabellingWorkChain(WorkChain):
             raise ValueError('a pw.x code is needed unless dft.oracle is set')
         overrides = pw_overrides(config, elements)
         base = PwBaseWorkChain.get_builder_from_protocol(
-            code, _reference_structure(elements), protocol=config.protocol, overrides=overrides, **kwargs
+            code, reference_structure(elements), protocol=config.protocol, overrides=overrides, **kwargs
         )
         builder = cls.get_builder()
         template = base._inputs(prune=True)
@@ -326,7 +215,7 @@ class LabellingWorkChain(WorkChain):
         self.ctx.batch = 0
         for key in sorted(self.inputs.structures):
             structure = self.inputs.structures[key]
-            problem = _overlap(structure, self.inputs.min_distance.value)
+            problem = overlap_problem(structure, self.inputs.min_distance.value)
             if problem is None:
                 self.ctx.pending.append(key)
                 continue
@@ -399,7 +288,7 @@ class LabellingWorkChain(WorkChain):
         PwBaseWorkChains would, so ``inspect_batch``, the failure budget and ``results``
         treat both the same way.
         """
-        from aiida_mlip_autopipe.calculations.functions.oracle import label_with_oracle
+        from aiida_mlip_autopipe.labelling.oracle import label_with_oracle
 
         batch, self.ctx.pending = self.ctx.pending, []
         self.ctx.batch += 1
@@ -424,9 +313,9 @@ class LabellingWorkChain(WorkChain):
             key = self.ctx.launched.get(str(child.pk))
             if key is None or key in self.ctx.successes or any(f['key'] == key for f in self.ctx.failures):
                 continue
-            outputs = child.outputs if child.is_finished_ok or _outputs_survived_a_kill(child) else None
+            outputs = child.outputs if child.is_finished_ok or outputs_survived_a_kill(child) else None
             complete = outputs is not None and 'output_parameters' in outputs and 'output_trajectory' in outputs
-            problem = _implausible(outputs) if complete else None
+            problem = implausible_label(outputs) if complete else None
             if complete and problem is None:
                 self.ctx.successes.append(key)
                 continue

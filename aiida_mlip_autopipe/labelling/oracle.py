@@ -6,7 +6,7 @@ An interatomic model shipped with ASE (EMT, for Al, Cu, Ni, Ag, Au, Pd, Pt) stan
 for the DFT code there. The calcfunction returns its result in the *same shape* as a
 finished ``PwBaseWorkChain`` (``output_parameters`` with ``energy`` in eV,
 ``output_trajectory`` with ``forces`` in eV/Å and ``stress`` in GPa with pw.x's sign),
-so :func:`~aiida_mlip_autopipe.calculations.functions.training_set.collect_training_set`,
+so :func:`~aiida_mlip_autopipe.labelling.training_set.collect_training_set`,
 the failure budget and the provenance graph work unchanged.
 
 It is never the default: a run uses it only when ``dft.oracle`` is set in the config

@@ -9,7 +9,7 @@ from aiida.engine import run_get_node
 
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.labelling.config import DFTConfig
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain, pw_overrides
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from tests.utils import fake_pw_outputs, finished_workflow, instantiate
 
 
@@ -23,25 +23,6 @@ def structures(si_atoms):
 @pytest.fixture
 def builder(pw_code, pseudo_families, structures):
     return LabellingWorkChain.get_builder_from_protocol(pw_code, structures, dft=DFTConfig(kpoints_distance=0.5))
-
-
-def test_overrides_turn_on_forces_and_stress():
-    overrides = pw_overrides({'ecutwfc': 30}, ['Si'])
-    control = overrides['pw']['parameters']['CONTROL']
-    assert control['tprnfor'] and control['tstress']
-    assert overrides['pw']['parameters']['SYSTEM']['ecutrho'] == 120
-    assert 'nspin' not in overrides['pw']['parameters']['SYSTEM']
-
-
-def test_overrides_spin_for_magnetic_elements():
-    system = pw_overrides({}, ['Fe', 'Al'])['pw']['parameters']['SYSTEM']
-    assert system['nspin'] == 2
-    assert system['starting_magnetization'] == {'Fe': 0.4, 'Al': 0.1}
-
-
-def test_overrides_merge_user_parameters():
-    overrides = pw_overrides({'parameters': {'ELECTRONS': {'mixing_beta': 0.2}}}, ['Si'])
-    assert overrides['pw']['parameters']['ELECTRONS'] == {'electron_maxstep': 100, 'mixing_beta': 0.2}
 
 
 def test_builder_uses_family_cutoffs_for_all_elements(pw_code, pseudo_families):

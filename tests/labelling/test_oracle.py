@@ -13,14 +13,14 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.calculations.functions.oracle import label_with_oracle
-from aiida_mlip_autopipe.calculations.functions.training_set import collect_training_set
 from aiida_mlip_autopipe.config import ConfigError, load_config, parse_config
 from aiida_mlip_autopipe.labelling.config import ORACLES, DFTConfig, check_oracle
-from aiida_mlip_autopipe.workflows.labelling import LabellingWorkChain
+from aiida_mlip_autopipe.labelling.oracle import label_with_oracle
+from aiida_mlip_autopipe.labelling.training_set import collect_training_set
+from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from tests.utils import instantiate
 
-ROOT = Path(__file__).parents[3]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture
