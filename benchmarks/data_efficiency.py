@@ -303,7 +303,7 @@ def fit(training_set, settings: dict[str, Any], code, label: str) -> tuple[Any, 
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from aiida_mlip_autopipe.calculations.pacemaker import PacemakerCalculation
+    from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
 
     results, node = run_get_node(
         PacemakerCalculation,

@@ -1,5 +1,6 @@
-"""Pacemaker fits: data-set statistics, the generated input.yaml, short-range repulsion, data export.
+"""Training: pacemaker fits of ACE potentials, from the generated input.yaml to the parsed metrics.
 
-Pure functions only (no database access), so every choice that goes into a fit can be
-unit-tested and reproduced from the stored inputs of a ``PacemakerCalculation``.
+The choices that go into a fit (data-set statistics, input.yaml, the ZBL core, data export)
+and the reading of pacemaker's logs are pure functions, unit-tested without a database;
+``PacemakerCalculation`` and ``PacemakerParser`` wrap them for AiiDA.
 """

@@ -547,7 +547,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def run_training(self):
         """Fit the ACE potential on everything labelled, warm-starting from the previous fit."""
-        from aiida_mlip_autopipe.calculations.pacemaker import PacemakerCalculation
+        from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
 
         cfg = self.cfg
         g = self.ctx.generation

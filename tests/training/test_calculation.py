@@ -14,9 +14,9 @@ from aiida.common.folders import SandboxFolder
 from aiida.engine.utils import instantiate_process
 from aiida.manage import get_manager
 
-from aiida_mlip_autopipe.calculations.pacemaker import PacemakerCalculation
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
 
 FIXTURES = Path(__file__).parents[1] / 'fixtures'
 DATASET = FIXTURES / 'datasets' / 'si_pw_lda.extxyz'
