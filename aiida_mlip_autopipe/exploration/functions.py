@@ -57,11 +57,8 @@ def extract_uncertain_environments(
     ``origin`` ``'gamma-extract'``; the same provenance keys are set as extras, with
     ``parent_uuid``, so that queries on extras find them.
     """
-    from aiida_mlip_autopipe.exploration.extraction import (
-        ExtractionSettings,
-        environments_from_frame,
-        select_environments,
-    )
+    from aiida_mlip_autopipe.exploration.environments import select_environments
+    from aiida_mlip_autopipe.exploration.extraction import ExtractionSettings, environments_from_frame
 
     data = dict(settings.get_dict())
     if data.get('core_radius') is None:

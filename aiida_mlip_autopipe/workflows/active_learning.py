@@ -21,12 +21,12 @@ from aiida.plugins import CalculationFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_mlip_autopipe.calculations.functions.calibration import calibrate_gamma
-from aiida_mlip_autopipe.calculations.functions.md_start import build_md_structures
 from aiida_mlip_autopipe.calculations.functions.validation import analyse_validation, validation_structures
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
 from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.workflows import stop_rules
@@ -623,7 +623,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def run_exploration(self):
         """MD at every configured temperature (and pressure) on the new potential, gamma monitored."""
-        from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
+        from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 
         if self._ended():
             return None
@@ -781,7 +781,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def run_validation(self):
         """Label E–V points (and small phonon supercells) with DFT; run a stability MD at the top temperature."""
-        from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
+        from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 
         cfg = self.cfg
         self._phase('validation')

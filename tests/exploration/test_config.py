@@ -7,7 +7,7 @@ import pytest
 from aiida_mlip_autopipe.config import ConfigError, parse_config
 from aiida_mlip_autopipe.exploration.config import ExplorationConfig, ExtractionConfig
 from aiida_mlip_autopipe.exploration.extraction import ExtractionSettings
-from aiida_mlip_autopipe.exploration.lammps_io import MDSettings
+from aiida_mlip_autopipe.exploration.lammps_input import MDSettings
 from tests.utils import assert_names_the_field
 
 

@@ -9,7 +9,7 @@ from aiida import orm
 from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
+from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 from aiida_mlip_autopipe.exploration.config import ExplorationConfig
 from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments
 

