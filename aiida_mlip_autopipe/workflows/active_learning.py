@@ -20,8 +20,6 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 from aiida.plugins import CalculationFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
-from aiida_mlip_autopipe.calculations.functions.calibration import calibrate_gamma
-from aiida_mlip_autopipe.calculations.functions.validation import analyse_validation, validation_structures
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
 from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
@@ -29,6 +27,8 @@ from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
+from aiida_mlip_autopipe.uncertainty.calibration import calibrate_gamma
+from aiida_mlip_autopipe.validation.functions import analyse_validation, validation_structures
 from aiida_mlip_autopipe.workflows import stop_rules
 
 __all__ = ('ActiveLearningWorkChain',)
@@ -390,7 +390,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         ``gamma_lower``); they join this generation's candidates, and farthest point
         sampling picks among all of them.
         """
-        from aiida_mlip_autopipe.calculations.functions.uncertainty import score_uncertainty
+        from aiida_mlip_autopipe.uncertainty.scoring import score_uncertainty
 
         cfg = self.cfg
         g = self.ctx.generation

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from aiida import orm
 
-from aiida_mlip_autopipe.calculations.functions.uncertainty import score_uncertainty
 from aiida_mlip_autopipe.data.potential import AcePotentialData
+from aiida_mlip_autopipe.uncertainty.scoring import score_uncertainty
 
-SI_TINY = Path(__file__).parents[2] / 'fixtures' / 'potentials' / 'si_tiny'
+SI_TINY = Path(__file__).parents[1] / 'fixtures' / 'potentials' / 'si_tiny'
 
 
 @pytest.fixture

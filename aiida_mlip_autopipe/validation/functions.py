@@ -1,4 +1,4 @@
-"""Validation of a final potential against DFT: energy–volume curve and phonons.
+"""The calcfunctions that validate a final potential against DFT: energy–volume curve, phonons, a stability MD.
 
 ``validation_structures`` makes the cells DFT labels (E–V points of the base cell and,
 when the supercell is small enough for DFT, phonopy's displaced supercells);
@@ -15,56 +15,16 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from aiida_mlip_autopipe.common.units import EV_PER_A3_TO_GPA
+from aiida_mlip_autopipe.validation.core import (
+    Q_POINTS,
+    ev_fit,
+    phonon_frequencies,
+    phonopy_for,
+    primitive_from,
+    to_atoms,
+)
 
-__all__ = ('analyse_validation', 'ev_fit', 'phonon_frequencies', 'validation_structures')
-
-#: Reduced coordinates of the q-points where frequencies are compared (cubic lattices:
-#: Γ, X, L of the primitive fcc/diamond zone; for other lattices they are just points).
-Q_POINTS = {'G': [0.0, 0.0, 0.0], 'X': [0.5, 0.0, 0.5], 'L': [0.5, 0.5, 0.5], 'W': [0.5, 0.25, 0.75]}
-
-
-def _phonopy(primitive: Any, multiple: int):
-    from phonopy import Phonopy
-    from phonopy.structure.atoms import PhonopyAtoms
-
-    unit = PhonopyAtoms(
-        symbols=primitive.get_chemical_symbols(),
-        cell=primitive.cell.array,
-        scaled_positions=primitive.get_scaled_positions(),
-    )
-    return Phonopy(unit, supercell_matrix=np.eye(3, dtype=int) * int(multiple))
-
-
-def _to_atoms(phonopy_atoms: Any) -> Any:
-    from ase import Atoms
-
-    return Atoms(
-        symbols=phonopy_atoms.symbols,
-        cell=phonopy_atoms.cell,
-        scaled_positions=phonopy_atoms.scaled_positions,
-        pbc=True,
-    )
-
-
-def ev_fit(volumes: Any, energies: Any) -> dict[str, float]:
-    """Birch–Murnaghan fit: equilibrium volume (Å³/atom), energy (eV/atom), bulk modulus (GPa)."""
-    from ase.eos import EquationOfState
-
-    eos = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos='birchmurnaghan')
-    v0, e0, b0 = eos.fit()
-    return {'v0': float(v0), 'e0': float(e0), 'bulk_modulus': float(b0 * EV_PER_A3_TO_GPA)}
-
-
-def phonon_frequencies(primitive: Any, multiple: int, forces: list[Any], distance: float) -> dict[str, list[float]]:
-    """Frequencies (THz) at :data:`Q_POINTS` from forces on phonopy's displaced supercells."""
-    phonon = _phonopy(primitive, multiple)
-    phonon.generate_displacements(distance=distance)
-    phonon.forces = [np.asarray(f) for f in forces]
-    phonon.produce_force_constants()
-    phonon.run_qpoints(list(Q_POINTS.values()))
-    frequencies = phonon.get_qpoints_dict()['frequencies']
-    return {name: [float(x) for x in row] for name, row in zip(Q_POINTS, frequencies)}
+__all__ = ('analyse_validation', 'validation_structures')
 
 
 @calcfunction
@@ -92,9 +52,9 @@ def validation_structures(config: orm.Dict, structure: orm.StructureData | None 
         volumes.append(float(atoms.get_volume() / len(atoms)))
         outputs[f'ev{i:02d}'] = orm.StructureData(ase=atoms)
         outputs[f'ev{i:02d}'].label = f'ev{i:02d}'
-    phonon = _phonopy(primitive, settings.phonon_supercell)
+    phonon = phonopy_for(primitive, settings.phonon_supercell)
     phonon.generate_displacements(distance=settings.phonon_displacement)
-    supercells = [_to_atoms(s) for s in phonon.supercells_with_displacements]
+    supercells = [to_atoms(s) for s in phonon.supercells_with_displacements]
     n_super = len(supercells[0]) if supercells else 0
     label_phonons = settings.phonons and n_super <= settings.phonon_dft_max_atoms
     if label_phonons:
@@ -119,13 +79,6 @@ def validation_structures(config: orm.Dict, structure: orm.StructureData | None 
     return {'structures': outputs, 'cells': orm.Dict(metadata)}
 
 
-def _primitive_from(metadata: dict[str, Any]) -> Any:
-    from ase import Atoms
-
-    p = metadata['primitive']
-    return Atoms(symbols=p['symbols'], cell=p['cell'], scaled_positions=p['scaled_positions'], pbc=True)
-
-
 @calcfunction
 def analyse_validation(
     potential: orm.Data,
@@ -140,7 +93,7 @@ def analyse_validation(
     """
     meta = cells.get_dict()
     calculator = potential.get_calculator(active_set=False)
-    primitive = _primitive_from(meta)
+    primitive = primitive_from(meta)
     frames = {f.info.get('structure_label'): f for f in (dft_labels.get_frames() if dft_labels is not None else [])}
     by_volume = sorted(frames.values(), key=lambda f: f.get_volume()) if frames else []
     result: dict[str, Any] = {}
@@ -175,11 +128,11 @@ def analyse_validation(
 
     # Phonons: ACE always (force constants from the potential); DFT when labelled.
     if meta.get('phonons'):
-        phonon = _phonopy(primitive, meta['phonon_supercell'])
+        phonon = phonopy_for(primitive, meta['phonon_supercell'])
         phonon.generate_displacements(distance=meta['phonon_displacement'])
         ace_forces = []
         for supercell in phonon.supercells_with_displacements:
-            atoms = _to_atoms(supercell)
+            atoms = to_atoms(supercell)
             atoms.calc = calculator
             ace_forces.append(atoms.get_forces())
         ace_freq = phonon_frequencies(primitive, meta['phonon_supercell'], ace_forces, meta['phonon_displacement'])

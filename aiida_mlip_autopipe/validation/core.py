@@ -1,0 +1,68 @@
+"""Validation physics without AiiDA: Birch–Murnaghan fits and phonon frequencies at a few q-points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aiida_mlip_autopipe.common.units import EV_PER_A3_TO_GPA
+
+__all__ = ('Q_POINTS', 'ev_fit', 'phonon_frequencies', 'phonopy_for', 'primitive_from', 'to_atoms')
+
+#: Reduced coordinates of the q-points where frequencies are compared (cubic lattices:
+#: Γ, X, L of the primitive fcc/diamond zone; for other lattices they are just points).
+Q_POINTS = {'G': [0.0, 0.0, 0.0], 'X': [0.5, 0.0, 0.5], 'L': [0.5, 0.5, 0.5], 'W': [0.5, 0.25, 0.75]}
+
+
+def phonopy_for(primitive: Any, multiple: int) -> Any:
+    """A ``Phonopy`` object of the ``primitive`` ASE cell with an isotropic ``multiple`` supercell."""
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    unit = PhonopyAtoms(
+        symbols=primitive.get_chemical_symbols(),
+        cell=primitive.cell.array,
+        scaled_positions=primitive.get_scaled_positions(),
+    )
+    return Phonopy(unit, supercell_matrix=np.eye(3, dtype=int) * int(multiple))
+
+
+def to_atoms(phonopy_atoms: Any) -> Any:
+    """ASE ``Atoms`` of a phonopy cell (periodic)."""
+    from ase import Atoms
+
+    return Atoms(
+        symbols=phonopy_atoms.symbols,
+        cell=phonopy_atoms.cell,
+        scaled_positions=phonopy_atoms.scaled_positions,
+        pbc=True,
+    )
+
+
+def ev_fit(volumes: Any, energies: Any) -> dict[str, float]:
+    """Birch–Murnaghan fit: equilibrium volume (Å³/atom), energy (eV/atom), bulk modulus (GPa)."""
+    from ase.eos import EquationOfState
+
+    eos = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos='birchmurnaghan')
+    v0, e0, b0 = eos.fit()
+    return {'v0': float(v0), 'e0': float(e0), 'bulk_modulus': float(b0 * EV_PER_A3_TO_GPA)}
+
+
+def phonon_frequencies(primitive: Any, multiple: int, forces: list[Any], distance: float) -> dict[str, list[float]]:
+    """Frequencies (THz) at :data:`Q_POINTS` from forces on phonopy's displaced supercells."""
+    phonon = phonopy_for(primitive, multiple)
+    phonon.generate_displacements(distance=distance)
+    phonon.forces = [np.asarray(f) for f in forces]
+    phonon.produce_force_constants()
+    phonon.run_qpoints(list(Q_POINTS.values()))
+    frequencies = phonon.get_qpoints_dict()['frequencies']
+    return {name: [float(x) for x in row] for name, row in zip(Q_POINTS, frequencies)}
+
+
+def primitive_from(metadata: dict[str, Any]) -> Any:
+    """The primitive cell stored in the ``cells`` Dict of ``validation_structures``."""
+    from ase import Atoms
+
+    p = metadata['primitive']
+    return Atoms(symbols=p['symbols'], cell=p['cell'], scaled_positions=p['scaled_positions'], pbc=True)
