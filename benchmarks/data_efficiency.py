@@ -235,7 +235,7 @@ def run_loop(system: str, quick: bool) -> Any:
     from aiida.engine import run_get_node
 
     from aiida_mlip_autopipe.config import load_config
-    from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+    from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
     config = load_config(CONFIGS / SYSTEMS[system]['config'])
     overrides = {'loop': {'max_generations': 4}} if quick else None

@@ -171,7 +171,7 @@ def run_mode(mode: str, config_path: Path = CONFIG) -> dict[str, Any]:
     from aiida.manage import get_manager
 
     from aiida_mlip_autopipe.config import load_config
-    from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+    from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
     poll, safe, runner_poll = MODES[mode]
     codes = setup_computer(mode)

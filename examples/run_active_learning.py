@@ -13,7 +13,7 @@ import sys
 from aiida.engine import run_get_node, submit
 
 from aiida_mlip_autopipe.config import ConfigError, check_against_profile, load_config
-from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
 args = [a for a in sys.argv[1:] if not a.startswith('--')]
 if not args:

@@ -35,7 +35,7 @@ def cmd_run(config_file, protocol, daemon, continue_from, screening_model):
     from aiida.engine import run_get_node, submit
 
     from aiida_mlip_autopipe.config import ConfigError, check_against_profile, load_config
-    from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+    from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
     try:
         config = load_config(config_file)

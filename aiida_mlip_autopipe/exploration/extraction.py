@@ -67,7 +67,7 @@ __all__ = (
 
 @dataclass(frozen=True)
 class ExtractionSettings:
-    """The numbers extraction needs (from :meth:`aiida_mlip_autopipe.config.ExtractionConfig.settings`)."""
+    """The numbers extraction needs (from :meth:`aiida_mlip_autopipe.exploration.config.ExtractionConfig.settings`)."""
 
     gamma_threshold: float
     core_radius: float

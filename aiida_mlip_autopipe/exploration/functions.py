@@ -45,7 +45,7 @@ def extract_uncertain_environments(
 
     Inputs: any number of ``uncertain_frames`` trajectories as keyword arguments (e.g.
     ``trajectory=...`` or ``md_gen01_000=...``), ``settings`` from
-    :meth:`aiida_mlip_autopipe.config.ExtractionConfig.settings` (``core_radius`` may be
+    :meth:`aiida_mlip_autopipe.exploration.config.ExtractionConfig.settings` (``core_radius`` may be
     omitted when ``potential`` is given: its ACE cutoff is used), and ``seed`` (orders
     environments of equal gamma; everything else is deterministic).
 

@@ -64,7 +64,7 @@ class MDSettings(BaseModel):
     """What one exploration MD does; the content of the ``settings`` ``Dict`` of a ``LammpsCalculation``.
 
     Units are LAMMPS ``metal``: K, bar, ps. Built by
-    :meth:`aiida_mlip_autopipe.config.ExplorationConfig.md_settings` from the run's config.
+    :meth:`aiida_mlip_autopipe.exploration.config.ExplorationConfig.md_settings` from the run's config.
     """
 
     model_config = ConfigDict(extra='forbid')

@@ -17,7 +17,7 @@ def _fmt(value, spec: str = '.1f', missing: str = '-') -> str:
 
 def status_table(run: RunData) -> str:
     """One line per generation: phase, labels, RMSE, gamma; then the closest stop rule."""
-    from aiida_mlip_autopipe.workflows.stop_rules import closest_rule
+    from aiida_mlip_autopipe.loop.stop_rules import closest_rule
 
     lines = [
         f'ActiveLearningWorkChain<{run.pk}> {run.label}: {run.state}'

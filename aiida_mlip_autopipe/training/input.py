@@ -1,6 +1,6 @@
 """Pacemaker's ``input.yaml`` from the training settings and the statistics of the data set.
 
-The one place where a :class:`~aiida_mlip_autopipe.config.TrainingConfig` becomes a
+The one place where a :class:`~aiida_mlip_autopipe.training.config.TrainingConfig` becomes a
 pacemaker input: basis shape, embedding, the deliberately placed short-range repulsion,
 loss weights, optimizer, test split, reference energies and the warm start. Pure and
 deterministic, so the stored settings of a fit reproduce its input exactly.

@@ -154,9 +154,9 @@ def test_labelling_with_oracle_keeps_the_failure_budget(aiida_profile, al_atoms)
 def test_active_learning_builder_with_oracle(aiida_profile, aiida_localhost, codes_from_setup):
     """No pw code and a pseudo family that does not exist: the oracle run needs neither."""
     from aiida_mlip_autopipe.config import check_against_profile
-    from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+    from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
-    config = load_config(ROOT / 'tests' / 'workflows' / 'configs' / 'si_tiny.yaml')
+    config = load_config(ROOT / 'tests' / 'loop' / 'configs' / 'si_tiny.yaml')
     data = config.model_dump(mode='json', exclude_unset=True)
     data['target'] = {'elements': ['Al'], 'prototype': 'fcc', 'lattice_constant': 4.05, 'supercell_atoms': [4]}
     data['dft'] = {'oracle': 'emt', 'pseudo_family': 'No/Such/Family', 'code': 'no-pw@nowhere'}

@@ -4,8 +4,9 @@ Every case is a file on disk (a config, and a structure file where the case is a
 goes through what a user runs: ``load_config`` + ``check_against_profile`` (the Python API) and
 ``aiida-mlip-autopipe validate`` (the CLI). Each must be refused with a message that names the
 offending field, exit status 1 and no traceback, and the profile must hold exactly as many nodes
-and groups afterwards as before. ``tests/test_config.py`` covers ``parse_config`` on in-memory
-dicts; this campaign adds the file, YAML, structure-file, profile and CLI layers.
+and groups afterwards as before. ``tests/config/`` and each stage's ``test_config.py`` cover
+``parse_config`` on in-memory dicts; this campaign adds the file, YAML, structure-file, profile
+and CLI layers.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def active_learning_run(code, structures) -> tuple[object, int]:
     :returns: the builder and the number of ``PwCalculation``s a clean run makes (the DFT budget).
     """
     from aiida_mlip_autopipe.config import parse_config
-    from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+    from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
         parse_config(LOOP_CONFIG), codes=loop_codes(code), protocol='fast'

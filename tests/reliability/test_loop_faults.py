@@ -27,8 +27,8 @@ from aiida.engine import run_get_node
 from aiida_mlip_autopipe.config import parse_config
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
+from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
-from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
 
 from .harness import write_summary
 

@@ -11,7 +11,7 @@ from aiida import orm
 from aiida_mlip_autopipe.config import load_config, parse_config
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
-from aiida_mlip_autopipe.workflows.active_learning import ActiveLearningWorkChain
+from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 from tests.utils import finished_calcjob, finished_workflow, instantiate
 
 CONFIGS = Path(__file__).parent / 'configs'

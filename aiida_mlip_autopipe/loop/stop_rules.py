@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ('Decision', 'budget_exceeded', 'closest_rule', 'evaluate_stop_rules')
+__all__ = ('Decision', 'budget_exceeded', 'closest_rule', 'evaluate_stop_rules', 'nothing_to_label')
 
 #: Keys of one generation's record in the history.
 RECORD_KEYS = (
@@ -69,6 +69,15 @@ def budget_exceeded(record: Mapping[str, Any], failed_fits: int, budget: Mapping
     if failed_fits > budget['fits']:
         return Decision('fit_failure_budget', f'{failed_fits} fits failed, above the budget of {budget["fits"]}')
     return None
+
+
+def nothing_to_label(generation: int, gamma_lower: float) -> Decision:
+    """The loop ends when, after generation 0, nothing survives screening and selection: nothing new is uncertain."""
+    return Decision(
+        'no_new_candidates',
+        f'generation {generation}: nothing left to label (no extracted environment and no pool candidate above '
+        f'gamma {gamma_lower:.2f} survived screening and selection)',
+    )
 
 
 def evaluate_stop_rules(history: Sequence[Mapping[str, Any]], loop: Mapping[str, Any]) -> Decision | None:

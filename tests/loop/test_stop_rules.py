@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiida_mlip_autopipe.loop.config import FailureBudget, LoopConfig
-from aiida_mlip_autopipe.workflows.stop_rules import budget_exceeded, closest_rule, evaluate_stop_rules
+from aiida_mlip_autopipe.loop.stop_rules import budget_exceeded, closest_rule, evaluate_stop_rules
 
 LOOP = LoopConfig(max_generations=5, dft_budget=100, stable_fraction=0.02, rmse_plateau=0.05).model_dump()
 BUDGET = FailureBudget(label_fraction=0.25, md_fraction=0.5, fits=1).model_dump()

@@ -1,0 +1,276 @@
+"""The loop's bookkeeping: one record per generation, what its MD runs, fit and calibration amount to.
+
+The records are plain dicts in the work chain's context (and, once the run ends, in its
+``history`` output); the stop rules read them. Everything here counts or formats; the
+work chain decides what to do with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiida import orm
+
+__all__ = (
+    'RETRYABLE_FIT_FAILURES',
+    'calibration_line',
+    'calibration_settings',
+    'child_seconds',
+    'first_fit_line',
+    'first_fit_minimum',
+    'fit_line',
+    'labels_line',
+    'md_line',
+    'new_record',
+    'pool_line',
+    'progress',
+    'record_calibration',
+    'record_fit',
+    'record_labelling',
+    'setup_line',
+    'tally_md',
+    'validation_line',
+)
+
+#: PacemakerCalculation exit statuses worth a second fit with another seed (out of memory,
+#: non-finite loss, interrupted, other crash); data problems and a missing active set repeat.
+RETRYABLE_FIT_FAILURES = {400, 401, 403, 404}
+
+
+def new_record(generation: int, labels_total: int) -> dict[str, Any]:
+    """The empty record of ``generation``, starting from ``labels_total`` labels."""
+    return {
+        'generation': generation,
+        'candidates': 0,
+        'screened_out': 0,
+        'selected': 0,
+        'labels_tried': 0,
+        'labels_failed': 0,
+        'labels_total': labels_total,
+        'train_frames': 0,
+        'md_runs': 0,
+        'md_failed': 0,
+        'md_halted': 0,
+        'new_candidates': 0,
+        'timings': {},
+    }
+
+
+def progress(ctx: Mapping[str, Any], phase: str) -> dict[str, Any]:
+    """The progress extra of a running loop (what ``aiida-mlip-autopipe status`` shows); no provenance."""
+    import time
+
+    return {
+        'generation': ctx['generation'],
+        'phase': phase,
+        'updated': time.time(),
+        'history': ctx['history'],
+        'gamma_lower': ctx['gamma_lower'],
+        'stop': ctx['stop'],
+    }
+
+
+def setup_line(cfg: Any, labels_total: int) -> str:
+    """The first report line of a run: what it is for, its budgets, and what it continues from."""
+    return (
+        f'run {cfg.name!r}: {"-".join(cfg.target.elements)}, up to {cfg.loop.max_generations} generations and '
+        f'{cfg.loop.dft_budget} DFT labels' + (f'; continuing from {labels_total} labels' if labels_total else '')
+    )
+
+
+def pool_line(generation: int, uncertain: int, pool: int, gamma_lower: float) -> str:
+    """The report line of pool scoring: how many unlabelled candidates the current potential extrapolates on."""
+    return (
+        f'generation {generation}: {uncertain} of {pool} unlabelled pool candidates have gamma above '
+        f'{gamma_lower:.2f} under the current potential'
+    )
+
+
+def labels_line(generation: int, new: int, record: Mapping[str, Any]) -> str:
+    """The report line after a labelling: new labels, failures, size of the training set."""
+    return (
+        f'generation {generation}: {new} new labels ({record["labels_failed"]} failed), '
+        f'{record["labels_total"]} in the training set'
+    )
+
+
+def child_seconds(node: orm.ProcessNode) -> float:
+    """Wall time of a finished child, from its creation to its last change."""
+    return max(0.0, (node.mtime - node.ctime).total_seconds())
+
+
+def first_fit_minimum(cfg: Any, candidates: Mapping[str, orm.StructureData], labelled: bool) -> int:
+    """``selection.n_select``, raised before the first fit so that it can build its active set.
+
+    pace_activeset needs at least as many atomic environments per element as basis
+    functions; each pick is counted as a candidate of the pool's mean size.
+    """
+    n = cfg.selection.n_select
+    if labelled or not candidates:
+        return n
+    sizes = [len(node.sites) for node in candidates.values()]
+    smallest = sum(sizes) / len(sizes)
+    fraction = min((cfg.target.composition or {}).values() or [1.0])
+    # pace_activeset drops force-error outliers before it builds the set: keep a margin.
+    needed = 1.5 * cfg.training.functions_per_element / max(1e-9, 1 - cfg.training.test_fraction)
+    picks = int(-(-needed // max(1e-9, smallest * fraction)))
+    return max(n, picks)
+
+
+def first_fit_line(cfg: Any, wanted: int) -> str:
+    """The report line when the first generation selects more than ``selection.n_select``."""
+    return (
+        f'generation 0: selecting up to {wanted} instead of {cfg.selection.n_select} so that the first fit sees at '
+        f'least {cfg.training.functions_per_element} environments per element (needed for the active set)'
+    )
+
+
+def record_labelling(record: dict[str, Any], node: orm.WorkflowNode, tried: int) -> None:
+    """Write what a ``LabellingWorkChain`` cost and how many of its ``tried`` labels failed into ``record``."""
+    record['timings']['dft'] = round(child_seconds(node), 3)
+    record['labels_tried'] = tried
+    if 'failures' in node.outputs:
+        record['labels_failed'] = node.outputs.failures.get('num_failed', 0)
+        record['failures_uuid'] = node.outputs.failures.uuid
+
+
+def _blow_up_statuses() -> set[int]:
+    """Exit statuses of LammpsCalculation that mean the MD blew up (uncertainty, not an error)."""
+    from aiida.plugins import CalculationFactory
+
+    calc = CalculationFactory('mlip_autopipe.lammps')
+    return {code.status for name, code in calc.exit_codes.items() if 'BLOW' in name or 'UNSTABLE' in name}
+
+
+def tally_md(
+    record: dict[str, Any], runs: Sequence[orm.CalcJobNode]
+) -> tuple[dict[str, orm.TrajectoryData], int, list[orm.CalcJobNode]]:
+    """Count one generation's MD runs into ``record``: runs, failures, halts, uncertain fraction, max gamma.
+
+    A run that blew up is uncertainty, not a failure. A run that halted or blew up counts
+    its remaining steps as uncertain: it never got there. Returns the uncertain-frame
+    trajectories (``md_000``... in launch order), the MD steps counted and the failed runs.
+    """
+    blow_ups = _blow_up_statuses()
+    steps_total = 0
+    uncertain_steps = 0.0
+    max_gamma = 0.0
+    trajectories = {}
+    failed = []
+    md_seconds = 0.0
+    for i, node in enumerate(runs):
+        md_seconds += child_seconds(node)
+        summary = node.outputs.summary.get_dict() if 'summary' in node.outputs else {}
+        blow_up = node.exit_status in blow_ups or bool(summary.get('blow_up'))
+        if not node.is_finished_ok and not blow_up:
+            record['md_failed'] += 1
+            failed.append(node)
+            continue
+        record['md_runs'] += 1
+        stopped = blow_up or bool(summary.get('halted'))
+        if stopped:
+            record['md_halted'] += 1
+        steps = int(summary.get('steps_run') or 0)
+        steps_total += steps
+        planned = int(node.inputs.settings.get('n_steps', steps))
+        uncertain_steps += float(summary.get('fraction_above_lower') or 0.0) * steps + max(0, planned - steps) * (
+            1 if stopped else 0
+        )
+        if stopped:
+            steps_total += max(0, planned - steps)
+        max_gamma = max(max_gamma, float(summary.get('max_gamma') or 0.0))
+        if 'uncertain_frames' in node.outputs:
+            trajectories[f'md_{i:03d}'] = node.outputs.uncertain_frames
+    record['md_runs'] += record['md_failed']
+    record['timings']['md'] = round(md_seconds, 3)
+    record['uncertain_fraction'] = uncertain_steps / steps_total if steps_total else None
+    record['max_gamma'] = max_gamma
+    return trajectories, steps_total, failed
+
+
+def md_line(generation: int, record: Mapping[str, Any], steps_total: int, gamma_lower: float) -> str:
+    """The report line of a generation's exploration: runs, halts, max gamma, uncertain fraction."""
+    return (
+        f'generation {generation}: {record["md_runs"]} MD runs, {record["md_halted"]} halted, max gamma '
+        f'{record["max_gamma"]:.2f}, {(record["uncertain_fraction"] or 0.0):.1%} of {steps_total} MD steps above '
+        f'gamma {gamma_lower:.2f}'
+    )
+
+
+def record_fit(record: dict[str, Any], node: orm.CalcJobNode, train_frames: int) -> dict[str, Any]:
+    """Write a successful fit's errors and potential into ``record``; return its metrics."""
+    metrics = node.outputs.metrics.get_dict()
+    record['train_frames'] = train_frames
+    for key in ('train_force_rmse', 'test_force_rmse', 'train_energy_rmse', 'test_energy_rmse'):
+        if key in metrics:
+            record[key] = metrics[key]
+    record['potential_uuid'] = node.outputs.potential.uuid
+    record['fit_pk'] = node.pk
+    return metrics
+
+
+def fit_line(generation: int, metrics: Mapping[str, Any]) -> str:
+    """The report line of a finished fit (train errors, and the test force error when there is one)."""
+    return (
+        f'generation {generation}: fit done: RMSE E {metrics.get("train_energy_rmse", float("nan")):.1f} meV/atom, '
+        f'F {metrics.get("train_force_rmse", float("nan")):.1f} meV/Å (train)'
+        + (f', F {metrics["test_force_rmse"]:.1f} meV/Å (test)' if metrics.get('test_force_rmse') is not None else '')
+    )
+
+
+def calibration_settings(cfg: Any, gamma_lower: float) -> dict[str, Any]:
+    """The ``settings`` of ``calibrate_gamma`` from the ``uncertainty`` section and the current threshold."""
+    return {
+        'gamma_lower': gamma_lower,
+        'bounds': list(cfg.uncertainty.bounds),
+        'error_target': cfg.uncertainty.error_target,
+        'adjust': cfg.uncertainty.calibrate,
+    }
+
+
+def record_calibration(record: dict[str, Any], data: Mapping[str, Any], uuid: str) -> None:
+    """Write the previous potential's error on the new labels, and the calibration verdict, into ``record``."""
+    record['prediction_force_rmse'] = data.get('force_rmse')
+    record['calibration'] = {
+        'spearman': data.get('spearman'),
+        'measured_threshold': data.get('measured_threshold'),
+        'gamma_lower_after': data.get('gamma_lower_after'),
+        'uuid': uuid,
+    }
+
+
+def calibration_line(generation: int, data: Mapping[str, Any], gamma_lower: float) -> str:
+    """The report line of a gamma calibration: error on unseen labels, rank correlation, threshold change."""
+    rho = data.get('spearman')
+    return (
+        f'generation {generation}: previous potential on the new labels: '
+        f'force RMSE {data.get("force_rmse") or 0:.1f} meV/Å; '
+        f'gamma calibration on {data.get("n_atoms")} atoms: Spearman(gamma, |dF|) = '
+        + (f'{rho:.2f}' if rho is not None else 'n/a')
+        + f'; error {data["error_target"]} eV/Å reached from gamma '
+        + (f'{data["measured_threshold"]:.2f}' if data.get('measured_threshold') is not None else 'never')
+        + (f'; gamma_lower {gamma_lower:.2f} -> {data["gamma_lower_after"]:.2f}' if data['adjusted'] else '')
+    )
+
+
+def validation_line(data: Mapping[str, Any]) -> str:
+    """The report line of a validation: E–V fits of ACE and DFT, phonons, the stability MD."""
+    ev = data.get('ev', {})
+    lines = []
+    if 'dft' in ev:
+        lines.append(
+            f'V0 ACE {ev["ace"]["v0"]:.3f} / DFT {ev["dft"]["v0"]:.3f} Å³/atom, '
+            f'B ACE {ev["ace"]["bulk_modulus"]:.0f} / DFT {ev["dft"]["bulk_modulus"]:.0f} GPa'
+        )
+    if 'phonons' in data:
+        ph = data['phonons']
+        lines.append(
+            f'phonons: lowest {ph["lowest_thz"]:.2f} THz, imaginary at {ph["imaginary_at"] or "none"}'
+            + (f', MAE vs DFT {ph["mae_thz"]:.2f} THz' if 'mae_thz' in ph else '')
+        )
+    if 'md' in data:
+        lines.append(
+            f'stability MD at {data["md"]["temperature"]} K: {"stable" if data["md"]["stable"] else "UNSTABLE"}'
+        )
+    return 'validation: ' + '; '.join(lines)
