@@ -4,8 +4,9 @@ Each phase is one step (or one pair of ``run_*``/``inspect_*`` steps) of the out
 ``verdi process report`` reads like the science and the daemon can be killed between
 any two steps without losing a finished calculation. All new data (candidates,
 selections, training sets, extracted environments, calibration and validation results)
-is made by calcfunctions; the work chain only decides and launches. What each child is
-asked is in :mod:`~aiida_mlip_autopipe.loop.children`, the per-generation bookkeeping in
+is made by calcfunctions; the work chain only decides and launches. The steps of one
+generation are in :mod:`~aiida_mlip_autopipe.loop.generation`, what each child is asked in
+:mod:`~aiida_mlip_autopipe.loop.children`, the per-generation bookkeeping in
 :mod:`~aiida_mlip_autopipe.loop.records`, when to stop in :mod:`~aiida_mlip_autopipe.loop.stop_rules`.
 """
 
@@ -25,17 +26,16 @@ from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.exploration.starts import build_md_structures
-from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.loop import children, records, stop_rules
+from aiida_mlip_autopipe.loop.generation import GenerationSteps
 from aiida_mlip_autopipe.loop.protocol import LABELLING_EXCLUDED, builder_from_protocol, validate_config
-from aiida_mlip_autopipe.uncertainty.calibration import calibrate_gamma
 from aiida_mlip_autopipe.validation.functions import analyse_validation, validation_structures
 
 __all__ = ('ActiveLearningWorkChain',)
 
 
-class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
+class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
     """Build an ACE potential by active learning on DFT labels, from one validated config."""
 
     @classmethod
@@ -229,293 +229,6 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def should_run_generation(self):
         """Whether no stop rule has fired and no error ended the run."""
         return not self._ended()
-
-    def screen_and_select(self):
-        """Screen with the universal model, then pick a diverse batch by FPS, aware of what is labelled."""
-        from aiida_mlip_autopipe.screening.functions import screen_candidates, screening_settings
-        from aiida_mlip_autopipe.selection.functions import select_candidates, selection_settings
-
-        cfg = self.cfg
-        g = self.ctx.generation
-        record = self._record()
-        self._phase('screening')
-        started = time.time()
-        wanted = records.first_fit_minimum(cfg, self.ctx.candidates, labelled=self.ctx.training_set is not None)
-        if wanted > cfg.selection.n_select:
-            self.report(records.first_fit_line(cfg, wanted))
-        n_select = max(0, min(wanted, cfg.loop.dft_budget - self.ctx.labels_total))
-        self.ctx.selected = {}
-        if n_select == 0:
-            return
-        kept = {}
-        if self.ctx.candidates:
-            screened = screen_candidates(
-                model=self.inputs.screening_model,
-                settings=screening_settings(cfg),
-                structures=self.ctx.candidates,
-                metadata={'call_link_label': f'screen_gen{g:02d}'},
-            )
-            # Keys carry the generation so that pools of several generations never collide.
-            kept = {f'g{g:02d}_{key}': node for key, node in screened.get('structures', {}).items()}
-            record['screened_out'] = len(self.ctx.candidates) - len(kept)
-            self._timed('screening', started)
-            self.report(f'generation {g}: screening kept {len(kept)} of {len(self.ctx.candidates)} candidates')
-        kept.update(self._uncertain_from_pool(exclude=set(kept)))
-        if not kept:
-            self._nothing_to_label()
-            return
-        started = time.time()
-        self._phase('selection')
-        inputs = {
-            'structures': kept,
-            'n': orm.Int(n_select),
-            'seed': orm.Int(cfg.seed + g),
-            'settings': selection_settings(cfg),
-            'metadata': {'call_link_label': f'select_gen{g:02d}'},
-        }
-        if self.ctx.training_set is not None:
-            inputs['labelled'] = self.ctx.training_set
-        selected = select_candidates(**inputs)
-        self.ctx.selected = dict(selected.get('structures', {}))
-        # What was screened but not picked stays in the pool for later generations.
-        picked = set(self.ctx.selected)
-        self.ctx.pool = {key: node for key, node in {**self.ctx.pool, **kept}.items() if key not in picked}
-        record['selected'] = len(self.ctx.selected)
-        self._timed('selection', started)
-        self.report(f'generation {g}: selected {len(self.ctx.selected)} by farthest point sampling')
-        if not self.ctx.selected:
-            self._nothing_to_label()
-
-    def _nothing_to_label(self) -> None:
-        """After generation 0, an empty selection ends the loop: nothing new is uncertain."""
-        g = self.ctx.generation
-        if g == 0:
-            return
-        decision = stop_rules.nothing_to_label(g, self.ctx.gamma_lower)
-        self._stop(decision)
-        self.report(f'stopping: {decision.rule}: {decision.message}')
-
-    def _uncertain_from_pool(self, exclude: set[str]) -> dict[str, orm.StructureData]:
-        """Unlabelled candidates of earlier generations on which the current potential extrapolates.
-
-        Scored with ``score_uncertainty`` (max gamma under the current potential, above
-        ``gamma_lower``); they join this generation's candidates, and farthest point
-        sampling picks among all of them.
-        """
-        from aiida_mlip_autopipe.uncertainty.scoring import score_uncertainty
-
-        g = self.ctx.generation
-        pool = {key: node for key, node in self.ctx.pool.items() if key not in exclude}
-        if not self.cfg.uncertainty.reuse_pool or self.ctx.potential is None or not pool:
-            return {}
-        started = time.time()
-        scored = score_uncertainty(
-            potential=self.ctx.potential,
-            settings=orm.Dict({'gamma_threshold': self.ctx.gamma_lower}),
-            structures=pool,
-            metadata={'call_link_label': f'score_pool_gen{g:02d}'},
-        )
-        uncertain = dict(scored.get('structures', {}))
-        self._record()['pool_uncertain'] = len(uncertain)
-        self._timed('screening', started)
-        self.report(records.pool_line(g, len(uncertain), len(pool), self.ctx.gamma_lower))
-        return uncertain
-
-    def has_selection(self):
-        """Whether there is something to label this generation."""
-        return bool(self.ctx.selected)
-
-    def run_labelling(self):
-        """Label the selection with pw.x (one PwBaseWorkChain each, bounded concurrency)."""
-        g = self.ctx.generation
-        self._phase('dft')
-        inputs = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='labelling'))
-        inputs.structures = self.ctx.selected
-        inputs.failure_budget = orm.Float(self.cfg.loop.failure_budget.label_fraction)
-        inputs.clean_workdir = self.inputs.clean_workdir
-        inputs.metadata = {'call_link_label': f'label_gen{g:02d}'}
-        node = self.submit(LabellingWorkChain, **inputs)
-        self.report(f'generation {g}: launching LabellingWorkChain<{node.pk}> for {len(self.ctx.selected)} structures')
-        return ToContext(labelling=node)
-
-    def inspect_labelling(self):
-        """Merge the new labels into the training set; calibrate gamma on them; apply the label budget."""
-        g = self.ctx.generation
-        node = self.ctx.labelling
-        record = self._record()
-        records.record_labelling(record, node, len(self.ctx.selected))
-        if not node.is_finished_ok:
-            if node.exit_status == LabellingWorkChain.exit_codes.ERROR_FAILURE_BUDGET_EXCEEDED.status:
-                self.ctx.exit_code = self.exit_codes.ERROR_LABEL_FAILURE_BUDGET_EXCEEDED.format(
-                    message=f'generation {g}: {node.exit_message}'
-                )
-            else:
-                self.ctx.exit_code = self.exit_codes.ERROR_SUB_PROCESS_FAILED_LABELLING.format(
-                    generation=g, message=node.exit_message or f'exit status {node.exit_status}'
-                )
-            self.report(str(self.ctx.exit_code.message))
-            self.ctx.stop = {'rule': 'error', 'message': self.ctx.exit_code.message}
-            return
-        new = node.outputs.training_set
-        started = time.time()
-        if self.ctx.potential is not None and new.num_frames:
-            self._calibrate(new)
-        if self.ctx.training_set is None:
-            self.ctx.training_set = new
-        else:
-            self.ctx.training_set = merge_training_sets(
-                previous=self.ctx.training_set, new=new, metadata={'call_link_label': f'merge_gen{g:02d}'}
-            )
-        self.ctx.labels_total = self.ctx.training_set.num_frames
-        record['labels_total'] = self.ctx.labels_total
-        record['training_set_uuid'] = self.ctx.training_set.uuid
-        self._timed('merge', started)
-        self.report(records.labels_line(g, new.num_frames, record))
-
-    def _calibrate(self, new: TrainingSetData) -> None:
-        """Compare the previous potential's gamma on the new labels with its real force error."""
-        g = self.ctx.generation
-        result = calibrate_gamma(
-            potential=self.ctx.potential,
-            labels=new,
-            settings=orm.Dict(records.calibration_settings(self.cfg, self.ctx.gamma_lower)),
-            metadata={'call_link_label': f'calibrate_gen{g:02d}'},
-        )
-        self.out(f'calibration.gen{g:02d}', result)
-        data = result.get_dict()
-        records.record_calibration(self._record(), data, result.uuid)
-        self.report(records.calibration_line(g, data, self.ctx.gamma_lower))
-        self.ctx.gamma_lower = data['gamma_lower_after']
-
-    def should_run_training(self):
-        """Fit until a fit succeeds for this generation (failed fits count against the budget)."""
-        if self._ended():
-            return False
-        return (
-            self.ctx.new_potential is None
-            and self.ctx.training_set is not None
-            and self.ctx.fit_attempt < 1 + (self.cfg.loop.failure_budget.fits)
-        )
-
-    def run_training(self):
-        """Fit the ACE potential on everything labelled, warm-starting from the previous fit."""
-        from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
-
-        g = self.ctx.generation
-        self._phase('training')
-        warm = self.ctx.potential if self.cfg.training.warm_start else None
-        inputs = children.fit_inputs(
-            self.cfg, g, self.ctx.fit_attempt, self.inputs.pacemaker_code, self.ctx.training_set, warm
-        )
-        node = self.submit(PacemakerCalculation, **inputs)
-        self.ctx.fit_attempt += 1
-        self.report(
-            f'generation {g}: launching PacemakerCalculation<{node.pk}> on {self.ctx.training_set.num_frames} '
-            f'frames' + (' (warm start)' if 'initial_potential' in inputs else '')
-        )
-        return ToContext(fit=node)
-
-    def inspect_training(self):
-        """Keep the potential of a successful fit; count failed fits against the budget."""
-        g = self.ctx.generation
-        node = self.ctx.fit
-        record = self._record()
-        record['timings']['training'] = round(record['timings'].get('training', 0.0) + records.child_seconds(node), 3)
-        if node.is_finished_ok:
-            self.ctx.new_potential = node.outputs.potential
-            metrics = records.record_fit(record, node, self.ctx.training_set.num_frames)
-            self.report(records.fit_line(g, metrics))
-            return
-        self.ctx.failed_fits += 1
-        record.setdefault('fit_failures', []).append(
-            {'pk': node.pk, 'exit_status': node.exit_status, 'message': node.exit_message}
-        )
-        self.report(f'generation {g}: PacemakerCalculation<{node.pk}> failed [{node.exit_status}] {node.exit_message}')
-        budget = self.cfg.loop.failure_budget.fits
-        if node.exit_status not in records.RETRYABLE_FIT_FAILURES:
-            # Same data, same failure: do not retry; explore with the previous potential if there is one.
-            self.ctx.fit_attempt = 1 + budget
-        if self.ctx.failed_fits > budget:
-            decision = stop_rules.Decision(
-                'fit_failure_budget', f'{self.ctx.failed_fits} fits failed, above the budget of {budget}'
-            )
-            self._stop(decision, self.exit_codes.ERROR_FIT_FAILURE_BUDGET_EXCEEDED.format(message=decision.message))
-
-    def run_exploration(self):
-        """MD at every configured temperature (and pressure) on the new potential, gamma monitored."""
-        from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
-
-        if self._ended():
-            return None
-        if self.ctx.new_potential is not None:
-            self.ctx.potential = self.ctx.new_potential
-            self.ctx.new_potential = None
-            self.ctx.fit_attempt = 0
-        if self.ctx.potential is None:
-            self.ctx.exit_code = self.exit_codes.ERROR_NO_POTENTIAL
-            self.ctx.stop = {'rule': 'error', 'message': self.ctx.exit_code.message}
-            return None
-        cfg = self.cfg
-        g = self.ctx.generation
-        self._phase('md')
-        started = time.time()
-        inputs = self._inputs_with_structure(config=self.inputs.config, seed=orm.Int(cfg.seed + 100 * g))
-        starts = build_md_structures(**inputs, metadata={'call_link_label': f'md_start_gen{g:02d}'})['structures']
-        self._timed('md_setup', started)
-        runs = children.md_inputs(cfg, g, starts, self.ctx.potential, self.inputs.lammps_code, self.ctx.gamma_lower)
-        launched = {label: self.submit(LammpsCalculation, **inputs) for label, inputs in runs.items()}
-        self.report(
-            f'generation {g}: launching {len(launched)} LammpsCalculations (gamma dump > {self.ctx.gamma_lower:.2f})'
-        )
-        self.ctx.md_labels = list(launched)
-        return ToContext(**{f'md_{k}': v for k, v in launched.items()})
-
-    def inspect_exploration(self):
-        """Gather the MD results, extract uncertain environments, apply budgets and stop rules."""
-        from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments
-
-        if self._ended():
-            return
-        cfg = self.cfg
-        g = self.ctx.generation
-        record = self._record()
-        runs = [self.ctx[f'md_{label}'] for label in self.ctx.get('md_labels', [])]
-        trajectories, steps_total, failed = records.tally_md(record, runs)
-        for node in failed:
-            self.report(f'generation {g}: LammpsCalculation<{node.pk}> failed [{node.exit_status}] {node.exit_message}')
-        record['gamma_lower'] = self.ctx.gamma_lower
-        decision = stop_rules.budget_exceeded(record, self.ctx.failed_fits, cfg.loop.failure_budget.model_dump())
-        if decision is not None:
-            self._stop(decision, self.exit_codes.ERROR_MD_FAILURE_BUDGET_EXCEEDED.format(message=decision.message))
-            self.report(decision.message)
-            return
-        self.report(records.md_line(g, record, steps_total, self.ctx.gamma_lower))
-        started = time.time()
-        self._phase('extraction')
-        new_candidates = {}
-        if trajectories:
-            outputs = extract_uncertain_environments(
-                settings=orm.Dict(children.extraction_settings(cfg, self.ctx.gamma_lower, g)),
-                seed=orm.Int(cfg.seed + g),
-                potential=self.ctx.potential,
-                **trajectories,
-                metadata={'call_link_label': f'extract_gen{g:02d}'},
-            )
-            new_candidates = {key: node for key, node in outputs.items() if key.startswith('candidate_')}
-        record['new_candidates'] = len(new_candidates)
-        record['pool_remaining'] = len(self.ctx.pool) if cfg.uncertainty.reuse_pool else 0
-        self._timed('extraction', started)
-        self.report(f'generation {g}: {len(new_candidates)} uncertain environments extracted as candidates')
-        decision = stop_rules.evaluate_stop_rules(self.ctx.history, cfg.loop.model_dump())
-        if decision is not None:
-            self._stop(decision)
-            self.report(f'stopping: {decision.rule}: {decision.message}')
-            self._phase('stopping')
-            return
-        self.ctx.generation += 1
-        self.ctx.candidates = new_candidates
-        self.ctx.history.append(self._new_record(self.ctx.generation))
-        self._record()['candidates'] = len(new_candidates)
 
     def should_validate(self):
         """Validate the final potential when the loop ended normally and validation is on."""
