@@ -51,12 +51,34 @@ def pw_code(codes_from_setup):
 
 @pytest.fixture
 def pseudo_families(aiida_profile):
-    """The Debian UPF families with recommended cutoffs, installed once per test profile."""
-    from aiida_mlip_autopipe.provision import DEBIAN_PSEUDO_DIR, ensure_debian_families
+    """The Debian UPF families with recommended cutoffs, for tests that run pw.x; installed once per test profile."""
+    from aiida_mlip_autopipe import provision
 
-    if not DEBIAN_PSEUDO_DIR.is_dir():
+    from .stand_ins import remove_stand_in_families
+
+    if not provision.DEBIAN_PSEUDO_DIR.is_dir():
         pytest.skip('quantum-espresso-data is not installed')
-    return ensure_debian_families(echo=lambda _: None)
+    remove_stand_in_families()  # pw.x cannot run on the synthetic UPFs of ``stand_in_families``
+    return provision.ensure_debian_families(pseudo_dir=provision.DEBIAN_PSEUDO_DIR, echo=lambda _: None)
+
+
+@pytest.fixture
+def stand_in_families(aiida_profile, tmp_path_factory):
+    """The families of ``pseudo_families`` (labels, elements, cutoffs) from synthetic UPFs; needs no Quantum ESPRESSO.
+
+    For tests of builders, inputs and profile checks that never run pw.x (see ``tests/stand_ins.py``).
+    """
+    from .stand_ins import install_stand_in_families
+
+    return install_stand_in_families(tmp_path_factory.mktemp('synthetic-upf'))
+
+
+@pytest.fixture
+def stand_in_codes(aiida_profile, aiida_localhost):
+    """``{label: code}`` for every code of ``setup`` on localhost; ``/bin/true`` for each one not installed (pw.x)."""
+    from .stand_ins import stand_in_codes
+
+    return stand_in_codes(aiida_localhost.label)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_validate_good_config_prints_summary(runner, tmp_path, aiida_profile):
     assert '(SQS)' in result.output
 
 
-def test_validate_checks_pseudos_in_profile(runner, tmp_path, pseudo_families, codes_from_setup):
+def test_validate_checks_pseudos_in_profile(runner, tmp_path, stand_in_families, stand_in_codes):
     # Ge has no pseudopotential in the Debian LDA family.
     path = _write(tmp_path, {'target': {'elements': ['Si', 'Ge'], 'prototype': 'diamond'}})
     result = runner.invoke(cmd_root, ['validate', path])
@@ -61,10 +61,11 @@ def test_validate_checks_pseudos_in_profile(runner, tmp_path, pseudo_families, c
         },
     )
     result = runner.invoke(cmd_root, ['validate', path])
+    assert result.exit_code == 0, result.output
     assert 'pseudo_family' not in result.output
 
 
-def test_validate_unknown_family_and_code(runner, tmp_path, pseudo_families):
+def test_validate_unknown_family_and_code(runner, tmp_path, stand_in_families):
     data = {
         'target': {'elements': ['Si'], 'prototype': 'diamond'},
         'dft': {'pseudo_family': 'Nope', 'code': 'pw@nowhere'},

@@ -21,17 +21,22 @@ def structures(si_atoms):
 
 
 @pytest.fixture
-def builder(pw_code, pseudo_families, structures):
-    return LabellingWorkChain.get_builder_from_protocol(pw_code, structures, dft=DFTConfig(kpoints_distance=0.5))
+def builder(stand_in_codes, stand_in_families, structures):
+    """A builder of the step tests: no pw.x runs, so the code and families may be stand-ins."""
+    return LabellingWorkChain.get_builder_from_protocol(
+        stand_in_codes['pw'], structures, dft=DFTConfig(kpoints_distance=0.5)
+    )
 
 
-def test_builder_uses_family_cutoffs_for_all_elements(pw_code, pseudo_families):
+def test_builder_uses_family_cutoffs_for_all_elements(stand_in_codes, stand_in_families):
     from ase.build import bulk
 
     sige = bulk('Si', 'diamond', a=5.5)
     sige.symbols[1] = 'Ge'
     builder = LabellingWorkChain.get_builder_from_protocol(
-        pw_code, {'x': orm.StructureData(ase=sige)}, dft=DFTConfig(pseudo_family='MLIPAutoPipe/Debian/PBE')
+        stand_in_codes['pw'],
+        {'x': orm.StructureData(ase=sige)},
+        dft=DFTConfig(pseudo_family='MLIPAutoPipe/Debian/PBE'),
     )
     system = builder.dft.pw.parameters['SYSTEM']
     # Si (44 Ry) is harder than Ge (30 Ry): every label uses the larger, so energies are comparable.

@@ -25,8 +25,9 @@ def config():
 
 
 @pytest.fixture
-def builder(config, codes_from_setup, pseudo_families):
-    return ActiveLearningWorkChain.get_builder_from_protocol(config, codes=dict(codes_from_setup), protocol='fast')
+def builder(config, stand_in_codes, stand_in_families):
+    """A builder of the step tests: no pw.x runs, so the pw code and the families may be stand-ins."""
+    return ActiveLearningWorkChain.get_builder_from_protocol(config, codes=dict(stand_in_codes), protocol='fast')
 
 
 @pytest.fixture
@@ -50,8 +51,8 @@ def training_set(aiida_profile):
     return TrainingSetData.from_frames(read(FIXTURES / 'datasets' / 'si_pw_lda.extxyz', ':')[:6]).store()
 
 
-def test_protocol_fills_what_the_config_leaves_unset(config, codes_from_setup, pseudo_families):
-    built = ActiveLearningWorkChain.get_builder_from_protocol(config, codes=codes_from_setup, protocol='stringent')
+def test_protocol_fills_what_the_config_leaves_unset(config, stand_in_codes, stand_in_families):
+    built = ActiveLearningWorkChain.get_builder_from_protocol(config, codes=stand_in_codes, protocol='stringent')
     resolved = parse_config(built.config.get_dict())
     # Written in the config: kept.
     assert resolved.training.functions_per_element == 8
@@ -60,7 +61,7 @@ def test_protocol_fills_what_the_config_leaves_unset(config, codes_from_setup, p
     assert resolved.dft.protocol == 'stringent'
     assert resolved.exploration.extraction.max_environments == 2
     built = ActiveLearningWorkChain.get_builder_from_protocol(
-        config, codes=codes_from_setup, protocol='fast', overrides={'loop': {'max_generations': 7}}
+        config, codes=stand_in_codes, protocol='fast', overrides={'loop': {'max_generations': 7}}
     )
     assert parse_config(built.config.get_dict()).loop.max_generations == 7
 
@@ -220,6 +221,9 @@ def test_stable_exploration_stops(process):
         process, [_md_child(0, {'steps_run': 100, 'fraction_above_lower': 0.0, 'max_gamma': 1.1, 'halted': False})]
     )
     process.inspect_exploration()
+    assert process.ctx.trajectories == {}  # nothing uncertain was dumped: no extraction job
+    assert process.run_extraction() is None
+    process.inspect_extraction()
     assert process.ctx.stop['rule'] == 'exploration_stable'
     assert not process.should_run_generation()
 
@@ -255,35 +259,84 @@ def test_end_to_end_tiny_loop(config, codes_from_setup, pseudo_families, tmp_pat
     assert np.isfinite(history[-1]['max_gamma'])
 
 
+def _run_jobs(process, step):
+    """Call a ``run_*`` step whose jobs really run (on localhost), and put them in the context as the engine would."""
+    from aiida.engine import run_get_node
+
+    process.submit = lambda process_class, **inputs: run_get_node(process_class, **inputs)[1]
+    awaited = step() or {}
+    for key, node in awaited.items():
+        assert node.is_finished_ok, f'{key}: [{node.exit_status}] {node.exit_message}'
+        process.ctx[key] = node
+    return awaited
+
+
+def _generation_one(process, potential, training_set, pool):
+    process.ctx.history.append(process._new_record(1))
+    process.ctx.generation = 1
+    process.ctx.potential = potential
+    process.ctx.training_set = training_set
+    process.ctx.labels_total = training_set.num_frames
+    process.ctx.candidates = {}
+    process.ctx.pool = pool
+
+
 def test_pool_candidates_the_potential_does_not_know_come_back(process, potential, training_set, si_atoms):
     """Generation 1 without new MD candidates: uncertain leftovers of the pool are selected, known ones are not."""
     crystal = si_atoms.repeat((2, 2, 1))
     squeezed = crystal.copy()
     squeezed.set_cell(crystal.cell * 0.85, scale_atoms=True)
     squeezed.rattle(0.15, seed=2)
-    process.ctx.history.append(process._new_record(1))
-    process.ctx.generation = 1
-    process.ctx.potential = potential
-    process.ctx.training_set = training_set
-    process.ctx.candidates = {}
-    process.ctx.pool = {
-        'g00_c0001': orm.StructureData(ase=crystal).store(),
-        'g00_c0002': orm.StructureData(ase=squeezed).store(),
-    }
-    process.screen_and_select()
+    pool = {'g00_c0001': orm.StructureData(ase=crystal).store(), 'g00_c0002': orm.StructureData(ase=squeezed).store()}
+    _generation_one(process, potential, training_set, pool)
+    jobs = _run_jobs(process, process.run_screening)
+    assert set(jobs) == {'scoring'} and jobs['scoring'].process_label == 'ScoringCalculation'
+    process.inspect_screening()
+    assert list(process.ctx.screened) == ['g00_c0002']
+    jobs = _run_jobs(process, process.run_selection)
+    assert jobs['selection'].process_label == 'SelectionCalculation'
+    process.inspect_selection()
     assert list(process.ctx.selected) == ['g00_c0002']
     assert list(process.ctx.pool) == ['g00_c0001']
     assert process._record()['pool_uncertain'] == 1
+    assert process.has_selection()
 
 
 def test_nothing_uncertain_ends_the_loop(process, potential, training_set, si_atoms):
-    process.ctx.history.append(process._new_record(1))
-    process.ctx.generation = 1
-    process.ctx.potential = potential
-    process.ctx.training_set = training_set
-    process.ctx.candidates = {}
-    process.ctx.pool = {'g00_c0001': orm.StructureData(ase=si_atoms.repeat((2, 2, 1))).store()}
-    process.screen_and_select()
+    _generation_one(process, potential, training_set, {'g00_c0001': orm.StructureData(ase=si_atoms.repeat((2, 2, 1))).store()})
+    _run_jobs(process, process.run_screening)
+    process.inspect_screening()
     assert process.ctx.stop['rule'] == 'no_new_candidates'
+    assert process.run_selection() is None
+    assert not process.has_selection()
     assert not process.should_run_training()
     assert not process.should_run_generation()
+
+
+def test_everything_rejected_in_generation_zero_is_301(process):
+    """No candidate survives screening and nothing is labelled yet: exit 301, not a later 'no potential'."""
+    rejected = finished_calcjob(
+        0,
+        {'verdicts': orm.Dict({'n_kept': 0})},
+        'aiida.calculations:mlip_autopipe.screening',
+    )
+    process.ctx.candidates = {'c0000': orm.StructureData(cell=[[3, 0, 0], [0, 3, 0], [0, 0, 3]]).store()}
+    process.ctx.history.append(process._new_record(0))
+    process.ctx.n_select = 4
+    process.ctx['screening'] = rejected
+    process.inspect_screening()
+    assert process.ctx.exit_code.status == 301
+    assert 'every candidate was rejected by screening' in process.ctx.exit_code.message
+    assert not process.should_run_generation()
+
+
+def test_a_failed_stage_job_stops_the_run_with_406(process):
+    failed = finished_calcjob(
+        400, {}, 'aiida.calculations:mlip_autopipe.selection', exit_message='The job failed: ValueError: boom.'
+    )
+    process.ctx.history.append(process._new_record(0))
+    process.ctx['selection'] = failed
+    process.inspect_selection()
+    assert process.ctx.exit_code.status == 406
+    assert 'selection job' in process.ctx.exit_code.message and 'boom' in process.ctx.exit_code.message
+    assert process._record()['job_failures'][0]['fatal'] is True

@@ -50,14 +50,13 @@ def provision_localhost(workdir: Path):
 
 
 def skip_without_pw() -> None:
-    """Skip when pw.x or the Debian pseudopotentials are missing."""
-    import shutil
+    """Skip when pw.x or the Debian pseudopotentials are missing (where ``provision`` looks for them)."""
+    from aiida_mlip_autopipe import provision
 
-    from aiida_mlip_autopipe.provision import DEBIAN_PSEUDO_DIR
-
-    if not shutil.which('pw.x') and not Path('/usr/bin/pw.x').is_file():
+    pw = next(spec for spec in provision.default_code_specs() if spec.label == 'pw')
+    if not Path(pw.executable).is_file():
         pytest.skip('pw.x is not installed (apt-get install quantum-espresso)')
-    if not DEBIAN_PSEUDO_DIR.is_dir():
+    if not provision.DEBIAN_PSEUDO_DIR.is_dir():
         pytest.skip('quantum-espresso-data is not installed')
 
 

@@ -661,14 +661,15 @@ def _count() -> tuple[int, int, int]:
 
 @pytest.fixture(scope='module')
 def campaign_profile(aiida_profile):
-    """Codes and families as ``setup`` makes them, plus a plain group and a code whose executable is gone."""
-    import shutil
+    """Codes and families as ``setup`` makes them, plus a plain group and a code whose executable is gone.
+
+    The codes and families are stand-ins where Quantum ESPRESSO is absent (``tests/stand_ins.py``):
+    the profile checks read labels, plugins, elements and cutoffs, and no case runs pw.x.
+    """
     import tempfile
 
-    from aiida_mlip_autopipe.provision import DEBIAN_PSEUDO_DIR, default_code_specs, ensure_code, ensure_debian_families
+    from tests.stand_ins import install_stand_in_families, stand_in_codes
 
-    if not DEBIAN_PSEUDO_DIR.is_dir() or not shutil.which('pw.x'):
-        pytest.skip('Quantum ESPRESSO and its pseudopotentials are needed for the profile checks')
     try:
         orm.load_computer('localhost')
     except Exception:
@@ -679,10 +680,8 @@ def campaign_profile(aiida_profile):
             scheduler_type='core.direct',
             workdir=tempfile.mkdtemp(),
         ).store().configure()
-    for spec in default_code_specs():
-        if Path(spec.executable).is_file():
-            ensure_code(spec, computer_label='localhost', echo=lambda _: None)
-    ensure_debian_families(echo=lambda _: None)
+    stand_in_codes('localhost')
+    install_stand_in_families(Path(tempfile.mkdtemp()))
     orm.Group.collection.get_or_create(label='campaign/plain-group')
     folder = Path(tempfile.mkdtemp())
     exe = folder / 'pw-gone.x'
