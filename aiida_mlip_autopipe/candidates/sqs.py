@@ -87,7 +87,9 @@ def integer_counts(n_sites: int, composition: Mapping[str, float]) -> dict[str, 
         counts[i] += 1
     if n_sites >= len(species):
         for i in np.flatnonzero((counts == 0) & (fractions > 0)):
-            donor = int(np.argmax(counts))
+            # The atom comes from the species that has the most above its exact share (and can spare one).
+            surplus = np.where(counts > 1, counts - exact, -np.inf)
+            donor = int(np.argmax(surplus))
             counts[donor] -= 1
             counts[i] += 1
     return {s: int(c) for s, c in zip(species, counts, strict=True)}
