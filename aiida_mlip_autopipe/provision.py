@@ -87,7 +87,7 @@ class CodeSpec:
 
     label: str
     executable: str
-    plugin: str
+    plugin: str | None
     description: str
     prepend_text: str = ''
     with_mpi: bool = False
@@ -98,7 +98,7 @@ def _venv_bin() -> Path:
 
 
 def default_code_specs() -> list[CodeSpec]:
-    """The three codes a run uses on ``localhost``, found on this machine."""
+    """The codes a run uses on ``localhost``, found on this machine (pw.x, pacemaker, the jobs' Python, LAMMPS)."""
     venv = _venv_bin()
     libdir = venv.parent / 'lib'
     return [
@@ -116,6 +116,14 @@ def default_code_specs() -> list[CodeSpec]:
             'mlip_autopipe.pacemaker',
             'pacemaker (python-ace) ACE fitting; pace_yaml2yace and pace_activeset run in the same job',
             prepend_text=f'export PATH="{venv}:$PATH"\nexport TF_CPP_MIN_LOG_LEVEL=2\nexport CUDA_VISIBLE_DEVICES=""',
+        ),
+        CodeSpec(
+            'mlip-python',
+            sys.executable,
+            None,
+            "Python of aiida-mlip-autopipe's environment: runs the stage jobs (screening, selection, pool scoring, "
+            'calibration, extraction) as `python -m aiida_mlip_autopipe.<stage>...`',
+            prepend_text='export OMP_NUM_THREADS=1\nexport TF_CPP_MIN_LOG_LEVEL=2',
         ),
         CodeSpec(
             'lammps',

@@ -107,3 +107,14 @@ def si_tiny_lammps_potential(aiida_profile):
     return AcePotentialData.from_files(
         SI_TINY_LAMMPS / 'potential.yaml', SI_TINY_LAMMPS / 'potential.yace', SI_TINY_LAMMPS / 'potential.asi'
     ).store()
+
+
+@pytest.fixture
+def python_code(aiida_localhost):
+    """The stage jobs' code on localhost: this environment's Python, as ``aiida-mlip-autopipe setup`` registers it."""
+    import sys
+
+    from aiida_mlip_autopipe.provision import CodeSpec, ensure_code
+
+    spec = CodeSpec('mlip-python', sys.executable, None, 'stage jobs', prepend_text='export OMP_NUM_THREADS=1')
+    return ensure_code(spec, computer_label=aiida_localhost.label, echo=lambda _: None)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ('Section', 'check_relative_path', 'check_safe_label', 'chemical_symbols')
+__all__ = ('JOB_CODE', 'Section', 'check_relative_path', 'check_safe_label', 'chemical_symbols', 'job_code_field')
+
+#: Label of the code that runs the stage jobs (screening, selection, uncertainty, extraction): the
+#: Python of this package's environment, registered by ``aiida-mlip-autopipe setup``.
+JOB_CODE = 'mlip-python@localhost'
 
 _SAFE_LABEL = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.@+\-/]*$')
 _SHELL_META = set(';&|`$<>()\\"\'*?[]{}!#~\n\r\t ')
@@ -52,3 +57,17 @@ class Section(BaseModel):
     """
 
     model_config = ConfigDict(extra='forbid', validate_assignment=True, frozen=False, allow_inf_nan=False)
+
+
+def job_code_field(stage: str) -> Any:
+    """The ``code`` field of a section whose heavy work runs as a job (a Python with this package installed).
+
+    Pointing it at a code on another computer sends that stage there (a GPU node for a MACE
+    screen, a compute node for SOAP over a large pool); validated with :func:`check_safe_label`
+    by the section.
+    """
+    return Field(
+        default=JOB_CODE,
+        description=f'Label of the AiiDA code that runs the {stage} job: a Python interpreter of an environment '
+        'where aiida-mlip-autopipe is installed (default: this one, set up by `aiida-mlip-autopipe setup`).',
+    )

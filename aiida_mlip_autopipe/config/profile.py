@@ -1,4 +1,4 @@
-"""Checks that need the loaded AiiDA profile: the pseudopotential family and the three codes.
+"""Checks that need the loaded AiiDA profile: the pseudopotential family and the codes of every stage.
 
 Kept apart from the pure models so that validating a config never touches a database
 unless asked; the CLI merges these problems with the model's.
@@ -71,7 +71,10 @@ def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[
                 )
     if check_codes:
         for section, plugin in _CODE_PLUGINS.items():
-            label = getattr(config, section).code
+            owner = config
+            for part in section.split('.'):
+                owner = getattr(owner, part)
+            label = owner.code
             try:
                 code = orm.load_code(label)
             except (NotExistent, MultipleObjectsError, ValueError) as exc:
@@ -85,19 +88,23 @@ def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[
     return problems
 
 
-#: The CalcJob plugin each section's code must run.
-_CODE_PLUGINS = {
+#: The CalcJob plugin each section's code must run (None: a Python for the stage jobs, any plugin).
+_CODE_PLUGINS: dict[str, str | None] = {
     'dft': 'quantumespresso.pw',
     'training': 'mlip_autopipe.pacemaker',
     'exploration': 'mlip_autopipe.lammps',
+    'screening': None,
+    'selection': None,
+    'uncertainty': None,
+    'exploration.extraction': None,
 }
 
 
-def _code_problems(code: Any, plugin: str) -> list[str]:
+def _code_problems(code: Any, plugin: str | None) -> list[str]:
     """A code set up for another plugin, or whose executable has vanished from this machine."""
     problems = []
     default = getattr(code, 'default_calc_job_plugin', None)
-    if default is not None and default != plugin:
+    if plugin is not None and default is not None and default != plugin:
         problems.append(f'code {code.full_label} is set up for {default!r}, not {plugin!r}; choose a {plugin} code')
     executable = getattr(code, 'filepath_executable', None)
     computer = getattr(code, 'computer', None)

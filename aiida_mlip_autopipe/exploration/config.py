@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from aiida_mlip_autopipe.config.base import Section, check_safe_label
+from aiida_mlip_autopipe.config.base import Section, check_safe_label, job_code_field
 
 __all__ = ('ExplorationConfig', 'ExtractionConfig')
 
@@ -21,6 +21,7 @@ class ExtractionConfig(Section):
     in an orthorhombic periodic box; see :mod:`aiida_mlip_autopipe.exploration.extraction`.
     """
 
+    code: str = job_code_field('extraction')
     gamma_threshold: float | None = Field(
         default=None,
         gt=0,
@@ -83,6 +84,11 @@ class ExtractionConfig(Section):
             'buffer_weight': buffer_force_weight,
             'generation': generation,
         }
+
+    @field_validator('code')
+    @classmethod
+    def _code_label(cls, value: str) -> str:
+        return check_safe_label(value, 'code label')
 
 
 class ExplorationConfig(Section):

@@ -1,4 +1,4 @@
-"""What the loop asks of its children: the MD runs of a generation, the fit settings, the validation MD.
+"""What the loop asks of its children: the stage jobs, the MD runs of a generation, the fit, the validation MD.
 
 Pure functions of the config (and of the loop's current gamma threshold), so the seeds,
 call link labels and settings of every child can be checked without running one.
@@ -13,11 +13,16 @@ from aiida import orm
 
 __all__ = (
     'ONE_CORE',
+    'calibration_inputs',
+    'extraction_inputs',
     'extraction_settings',
     'fit_inputs',
     'fit_settings',
     'md_inputs',
     'md_runs',
+    'scoring_inputs',
+    'screening_inputs',
+    'selection_inputs',
     'validation_md_inputs',
     'validation_md_settings',
 )
@@ -137,4 +142,94 @@ def extraction_settings(cfg: Any, gamma_lower: float, generation: int) -> dict[s
     """
     return cfg.exploration.extraction.settings(
         cfg.training.cutoff, gamma_lower, cfg.training.buffer_force_weight, generation + 1
+    )
+
+
+def _job(code: orm.AbstractCode, label: str, **inputs: Any) -> dict[str, Any]:
+    return {'code': code, **inputs, 'metadata': {'call_link_label': label, 'options': {'resources': ONE_CORE}}}
+
+
+def screening_inputs(
+    cfg: Any, generation: int, code: orm.AbstractCode, model: orm.Data, candidates: Mapping[str, orm.StructureData]
+) -> dict[str, Any]:
+    """The ``ScreeningCalculation`` of a generation's new candidates."""
+    from aiida_mlip_autopipe.screening.job import screening_settings
+
+    return _job(
+        code, f'screen_gen{generation:02d}', model=model, settings=screening_settings(cfg), structures=dict(candidates)
+    )
+
+
+def scoring_inputs(
+    generation: int,
+    code: orm.AbstractCode,
+    potential: orm.Data,
+    gamma_lower: float,
+    pool: Mapping[str, orm.StructureData],
+) -> dict[str, Any]:
+    """The ``ScoringCalculation`` of the unlabelled pool under the current potential."""
+    return _job(
+        code,
+        f'score_pool_gen{generation:02d}',
+        potential=potential,
+        settings=orm.Dict({'gamma_threshold': gamma_lower}),
+        structures=dict(pool),
+    )
+
+
+def selection_inputs(
+    cfg: Any,
+    generation: int,
+    code: orm.AbstractCode,
+    candidates: Mapping[str, orm.StructureData],
+    n_select: int,
+    labelled: orm.Data | None,
+) -> dict[str, Any]:
+    """The ``SelectionCalculation`` of a generation: ``n_select`` picks, aware of ``labelled``."""
+    from aiida_mlip_autopipe.selection.job import selection_settings
+
+    inputs = _job(
+        code,
+        f'select_gen{generation:02d}',
+        structures=dict(candidates),
+        n=orm.Int(n_select),
+        seed=orm.Int(cfg.seed + generation),
+        settings=selection_settings(cfg),
+    )
+    if labelled is not None:
+        inputs['labelled'] = labelled
+    return inputs
+
+
+def calibration_inputs(
+    cfg: Any, generation: int, code: orm.AbstractCode, potential: orm.Data, labels: orm.Data, gamma_lower: float
+) -> dict[str, Any]:
+    """The ``CalibrationCalculation`` of the previous potential on a generation's new labels."""
+    from aiida_mlip_autopipe.loop.records import calibration_settings
+
+    return _job(
+        code,
+        f'calibrate_gen{generation:02d}',
+        potential=potential,
+        labels=labels,
+        settings=orm.Dict(calibration_settings(cfg, gamma_lower)),
+    )
+
+
+def extraction_inputs(
+    cfg: Any,
+    generation: int,
+    code: orm.AbstractCode,
+    potential: orm.Data,
+    gamma_lower: float,
+    trajectories: Mapping[str, orm.Data],
+) -> dict[str, Any]:
+    """The ``ExtractionCalculation`` of a generation's uncertain MD frames."""
+    return _job(
+        code,
+        f'extract_gen{generation:02d}',
+        settings=orm.Dict(extraction_settings(cfg, gamma_lower, generation)),
+        seed=orm.Int(cfg.seed + generation),
+        potential=potential,
+        trajectories=dict(trajectories),
     )

@@ -1,10 +1,11 @@
-"""The steps of one generation of ``ActiveLearningWorkChain``: screen and select, label, fit, explore.
+"""The second half of a generation of ``ActiveLearningWorkChain``: label, calibrate, fit, explore, extract.
 
-They are the body of the outline's ``while_(should_run_generation)`` loop, kept in this
-mixin so that :mod:`~aiida_mlip_autopipe.loop.workchain` holds the outline, the inputs,
-outputs and exit codes and the steps around the loop. The mixin is not a process: it
-relies on the work chain's ``cfg``, ``_record``, ``_new_record``, ``_phase``, ``_timed``,
-``_ended``, ``_stop`` and ``_inputs_with_structure``, and on its exit codes.
+With :mod:`~aiida_mlip_autopipe.loop.selecting` they are the body of the outline's
+``while_(should_run_generation)`` loop, kept in mixins so that
+:mod:`~aiida_mlip_autopipe.loop.workchain` holds the outline, the inputs, outputs and exit
+codes and the steps around the loop. The mixin is not a process: it relies on the work
+chain's ``cfg``, ``_record``, ``_new_record``, ``_phase``, ``_timed``, ``_ended``, ``_stop``,
+``_job_failed`` and ``_inputs_with_structure``, and on its exit codes.
 """
 
 from __future__ import annotations
@@ -15,113 +16,17 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext
 
-from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.common.stage_job import output_structures
 from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.loop import children, records, stop_rules
-from aiida_mlip_autopipe.uncertainty.calibration import calibrate_gamma
 
 __all__ = ('GenerationSteps',)
 
 
 class GenerationSteps:
-    """Screen and select, label (and calibrate gamma), fit (with retries), explore and extract."""
-
-    def screen_and_select(self):
-        """Screen with the universal model, then pick a diverse batch by FPS, aware of what is labelled."""
-        from aiida_mlip_autopipe.screening.functions import screen_candidates, screening_settings
-        from aiida_mlip_autopipe.selection.functions import select_candidates, selection_settings
-
-        cfg = self.cfg
-        g = self.ctx.generation
-        record = self._record()
-        self._phase('screening')
-        started = time.time()
-        wanted = records.first_fit_minimum(cfg, self.ctx.candidates, labelled=self.ctx.training_set is not None)
-        if wanted > cfg.selection.n_select:
-            self.report(records.first_fit_line(cfg, wanted))
-        n_select = max(0, min(wanted, cfg.loop.dft_budget - self.ctx.labels_total))
-        self.ctx.selected = {}
-        if n_select == 0:
-            return
-        kept = {}
-        if self.ctx.candidates:
-            screened = screen_candidates(
-                model=self.inputs.screening_model,
-                settings=screening_settings(cfg),
-                structures=self.ctx.candidates,
-                metadata={'call_link_label': f'screen_gen{g:02d}'},
-            )
-            # Keys carry the generation so that pools of several generations never collide.
-            kept = {f'g{g:02d}_{key}': node for key, node in screened.get('structures', {}).items()}
-            record['screened_out'] = len(self.ctx.candidates) - len(kept)
-            self._timed('screening', started)
-            self.report(f'generation {g}: screening kept {len(kept)} of {len(self.ctx.candidates)} candidates')
-        kept.update(self._uncertain_from_pool(exclude=set(kept)))
-        if not kept:
-            self._nothing_to_label()
-            return
-        started = time.time()
-        self._phase('selection')
-        inputs = {
-            'structures': kept,
-            'n': orm.Int(n_select),
-            'seed': orm.Int(cfg.seed + g),
-            'settings': selection_settings(cfg),
-            'metadata': {'call_link_label': f'select_gen{g:02d}'},
-        }
-        if self.ctx.training_set is not None:
-            inputs['labelled'] = self.ctx.training_set
-        selected = select_candidates(**inputs)
-        self.ctx.selected = dict(selected.get('structures', {}))
-        # What was screened but not picked stays in the pool for later generations.
-        picked = set(self.ctx.selected)
-        self.ctx.pool = {key: node for key, node in {**self.ctx.pool, **kept}.items() if key not in picked}
-        record['selected'] = len(self.ctx.selected)
-        self._timed('selection', started)
-        self.report(f'generation {g}: selected {len(self.ctx.selected)} by farthest point sampling')
-        if not self.ctx.selected:
-            self._nothing_to_label()
-
-    def _nothing_to_label(self) -> None:
-        """After generation 0, an empty selection ends the loop: nothing new is uncertain."""
-        g = self.ctx.generation
-        if g == 0:
-            return
-        decision = stop_rules.nothing_to_label(g, self.ctx.gamma_lower)
-        self._stop(decision)
-        self.report(f'stopping: {decision.rule}: {decision.message}')
-
-    def _uncertain_from_pool(self, exclude: set[str]) -> dict[str, orm.StructureData]:
-        """Unlabelled candidates of earlier generations on which the current potential extrapolates.
-
-        Scored with ``score_uncertainty`` (max gamma under the current potential, above
-        ``gamma_lower``); they join this generation's candidates, and farthest point
-        sampling picks among all of them.
-        """
-        from aiida_mlip_autopipe.uncertainty.scoring import score_uncertainty
-
-        g = self.ctx.generation
-        pool = {key: node for key, node in self.ctx.pool.items() if key not in exclude}
-        if not self.cfg.uncertainty.reuse_pool or self.ctx.potential is None or not pool:
-            return {}
-        started = time.time()
-        scored = score_uncertainty(
-            potential=self.ctx.potential,
-            settings=orm.Dict({'gamma_threshold': self.ctx.gamma_lower}),
-            structures=pool,
-            metadata={'call_link_label': f'score_pool_gen{g:02d}'},
-        )
-        uncertain = dict(scored.get('structures', {}))
-        self._record()['pool_uncertain'] = len(uncertain)
-        self._timed('screening', started)
-        self.report(records.pool_line(g, len(uncertain), len(pool), self.ctx.gamma_lower))
-        return uncertain
-
-    def has_selection(self):
-        """Whether there is something to label this generation."""
-        return bool(self.ctx.selected)
+    """Label (and calibrate gamma), fit (with retries), explore and extract."""
 
     def run_labelling(self):
         """Label the selection with pw.x (one PwBaseWorkChain each, bounded concurrency)."""
@@ -137,7 +42,7 @@ class GenerationSteps:
         return ToContext(labelling=node)
 
     def inspect_labelling(self):
-        """Merge the new labels into the training set; calibrate gamma on them; apply the label budget."""
+        """Merge the new labels into the training set; apply the label budget."""
         g = self.ctx.generation
         node = self.ctx.labelling
         record = self._record()
@@ -155,9 +60,8 @@ class GenerationSteps:
             self.ctx.stop = {'rule': 'error', 'message': self.ctx.exit_code.message}
             return
         new = node.outputs.training_set
+        self.ctx.new_labels = new
         started = time.time()
-        if self.ctx.potential is not None and new.num_frames:
-            self._calibrate(new)
         if self.ctx.training_set is None:
             self.ctx.training_set = new
         else:
@@ -170,15 +74,34 @@ class GenerationSteps:
         self._timed('merge', started)
         self.report(records.labels_line(g, new.num_frames, record))
 
-    def _calibrate(self, new: TrainingSetData) -> None:
-        """Compare the previous potential's gamma on the new labels with its real force error."""
+    def should_calibrate(self):
+        """Whether the previous potential can be calibrated on the labels that just arrived."""
+        return not self._ended() and self.ctx.potential is not None and bool(self.ctx.new_labels.num_frames)
+
+    def run_calibration(self):
+        """Compare the previous potential's gamma on the new labels with its real force error (a job)."""
+        from aiida_mlip_autopipe.uncertainty.job import CalibrationCalculation
+
         g = self.ctx.generation
-        result = calibrate_gamma(
-            potential=self.ctx.potential,
-            labels=new,
-            settings=orm.Dict(records.calibration_settings(self.cfg, self.ctx.gamma_lower)),
-            metadata={'call_link_label': f'calibrate_gen{g:02d}'},
+        self._phase('calibration')
+        inputs = children.calibration_inputs(
+            self.cfg, g, self.inputs.codes.uncertainty, self.ctx.potential, self.ctx.new_labels, self.ctx.gamma_lower
         )
+        job = self.submit(CalibrationCalculation, **inputs)
+        self.report(
+            f'generation {g}: launching CalibrationCalculation<{job.pk}> on {self.ctx.new_labels.num_frames} labels'
+        )
+        return ToContext(calibration=job)
+
+    def inspect_calibration(self):
+        """Record the calibration; the next MD dumps above the threshold it gives (unchanged when it failed)."""
+        g = self.ctx.generation
+        job = self.ctx.pop('calibration')
+        self._record()['timings']['calibration'] = round(records.child_seconds(job), 3)
+        if not job.is_finished_ok:
+            self._job_failed('calibration', job, fatal=False)
+            return
+        result = job.outputs.calibration
         self.out(f'calibration.gen{g:02d}', result)
         data = result.get_dict()
         records.record_calibration(self._record(), data, result.uuid)
@@ -269,9 +192,8 @@ class GenerationSteps:
         return ToContext(**{f'md_{k}': v for k, v in launched.items()})
 
     def inspect_exploration(self):
-        """Gather the MD results, extract uncertain environments, apply budgets and stop rules."""
-        from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments
-
+        """Gather the MD results: halts, uncertain fraction, max gamma; apply the MD failure budget."""
+        self.ctx.trajectories = {}
         if self._ended():
             return
         cfg = self.cfg
@@ -288,21 +210,42 @@ class GenerationSteps:
             self.report(decision.message)
             return
         self.report(records.md_line(g, record, steps_total, self.ctx.gamma_lower))
-        started = time.time()
+        self.ctx.trajectories = trajectories
+
+    def run_extraction(self):
+        """Cut the environments of high-gamma atoms out of the uncertain MD frames (a job)."""
+        from aiida_mlip_autopipe.exploration.extract_job import ExtractionCalculation
+
+        if self._ended() or not self.ctx.trajectories:
+            return None
+        g = self.ctx.generation
         self._phase('extraction')
+        inputs = children.extraction_inputs(
+            self.cfg, g, self.inputs.codes.extraction, self.ctx.potential, self.ctx.gamma_lower, self.ctx.trajectories
+        )
+        job = self.submit(ExtractionCalculation, **inputs)
+        self.report(
+            f'generation {g}: launching ExtractionCalculation<{job.pk}> on {len(self.ctx.trajectories)} trajectories'
+        )
+        return ToContext(extraction=job)
+
+    def inspect_extraction(self):
+        """The extracted environments are the next generation's candidates; then the stop rules decide."""
+        if self._ended():
+            return
+        cfg = self.cfg
+        g = self.ctx.generation
+        record = self._record()
         new_candidates = {}
-        if trajectories:
-            outputs = extract_uncertain_environments(
-                settings=orm.Dict(children.extraction_settings(cfg, self.ctx.gamma_lower, g)),
-                seed=orm.Int(cfg.seed + g),
-                potential=self.ctx.potential,
-                **trajectories,
-                metadata={'call_link_label': f'extract_gen{g:02d}'},
-            )
-            new_candidates = {key: node for key, node in outputs.items() if key.startswith('candidate_')}
+        job = self.ctx.pop('extraction', None)
+        if job is not None:
+            record['timings']['extraction'] = round(records.child_seconds(job), 3)
+            if not job.is_finished_ok:
+                self._job_failed('extraction', job)
+                return
+            new_candidates = dict(output_structures(job))
         record['new_candidates'] = len(new_candidates)
         record['pool_remaining'] = len(self.ctx.pool) if cfg.uncertainty.reuse_pool else 0
-        self._timed('extraction', started)
         self.report(f'generation {g}: {len(new_candidates)} uncertain environments extracted as candidates')
         decision = stop_rules.evaluate_stop_rules(self.ctx.history, cfg.loop.model_dump())
         if decision is not None:

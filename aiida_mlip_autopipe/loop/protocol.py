@@ -49,11 +49,12 @@ def builder_from_protocol(
     """The builder of ``process_class`` (an ``ActiveLearningWorkChain``) for ``config``.
 
     :param config: an ``MLIPConfig`` or its dict (values the user did not write take the protocol's).
-    :param codes: ``{'pw': ..., 'pacemaker': ..., 'lammps': ...}``; default: the code labels of the config.
+    :param codes: ``{'pw': ..., 'pacemaker': ..., 'lammps': ..., 'screening': ..., 'selection': ...,
+        'uncertainty': ..., 'extraction': ...}`` (codes or labels); default: the code labels of the config.
     :param kwargs: passed on to ``PwBaseWorkChain.get_builder_from_protocol``.
     """
     from aiida_mlip_autopipe.config import MLIPConfig, parse_config
-    from aiida_mlip_autopipe.screening.functions import model_input
+    from aiida_mlip_autopipe.screening.job import model_input
 
     if not isinstance(config, MLIPConfig):
         config = parse_config(config)
@@ -82,6 +83,15 @@ def builder_from_protocol(
     }
     builder.pacemaker_code = orm.load_code(pacemaker) if isinstance(pacemaker, str) else pacemaker
     builder.lammps_code = orm.load_code(lammps) if isinstance(lammps, str) else lammps
+    stage_codes = {
+        'screening': resolved.screening.code,
+        'selection': resolved.selection.code,
+        'uncertainty': resolved.uncertainty.code,
+        'extraction': resolved.exploration.extraction.code,
+    }
+    for stage, label in stage_codes.items():
+        code = codes.get(stage, label)
+        builder.codes[stage] = orm.load_code(code) if isinstance(code, str) else code
     model = screening_model if screening_model is not None else resolved.screening.model
     builder.screening_model = model if isinstance(model, orm.Data) else model_input(model)
     if structure is not None:

@@ -4,8 +4,10 @@ Each phase is one step (or one pair of ``run_*``/``inspect_*`` steps) of the out
 ``verdi process report`` reads like the science and the daemon can be killed between
 any two steps without losing a finished calculation. All new data (candidates,
 selections, training sets, extracted environments, calibration and validation results)
-is made by calcfunctions; the work chain only decides and launches. The steps of one
-generation are in :mod:`~aiida_mlip_autopipe.loop.generation`, what each child is asked in
+is made by calcfunctions or by the stage jobs (screening, selection, pool scoring,
+calibration, extraction: CalcJobs on the stages' codes, so no model is ever loaded in the
+daemon worker); the work chain only decides and launches. The steps of one generation are in
+:mod:`~aiida_mlip_autopipe.loop.selecting` and :mod:`~aiida_mlip_autopipe.loop.generation`, what each child is asked in
 :mod:`~aiida_mlip_autopipe.loop.children`, the per-generation bookkeeping in
 :mod:`~aiida_mlip_autopipe.loop.records`, when to stop in :mod:`~aiida_mlip_autopipe.loop.stop_rules`.
 """
@@ -30,12 +32,13 @@ from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.loop import children, records, stop_rules
 from aiida_mlip_autopipe.loop.generation import GenerationSteps
 from aiida_mlip_autopipe.loop.protocol import LABELLING_EXCLUDED, builder_from_protocol, validate_config
+from aiida_mlip_autopipe.loop.selecting import SelectionSteps
 from aiida_mlip_autopipe.validation.functions import analyse_validation, validation_structures
 
 __all__ = ('ActiveLearningWorkChain',)
 
 
-class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
+class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, WorkChain):
     """Build an ACE potential by active learning on DFT labels, from one validated config."""
 
     @classmethod
@@ -56,6 +59,18 @@ class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
         )
         spec.input('pacemaker_code', valid_type=orm.AbstractCode, help='Code of the pacemaker plugin.')
         spec.input('lammps_code', valid_type=orm.AbstractCode, help='Code of the LAMMPS plugin.')
+        spec.input_namespace(
+            'codes',
+            help='Codes of the stage jobs: a Python of an environment with this package, on any computer (a GPU '
+            'node for a MACE screen, a compute node for SOAP over a large pool).',
+        )
+        for stage, what in (
+            ('screening', 'ScreeningCalculation'),
+            ('selection', 'SelectionCalculation'),
+            ('uncertainty', 'ScoringCalculation and CalibrationCalculation'),
+            ('extraction', 'ExtractionCalculation'),
+        ):
+            spec.input(f'codes.{stage}', valid_type=orm.AbstractCode, help=f'Runs the {what} jobs.')
         spec.input(
             'screening_model',
             valid_type=(orm.SinglefileData, orm.Str),
@@ -92,10 +107,17 @@ class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
             cls.setup,
             cls.generate_initial_candidates,
             while_(cls.should_run_generation)(
-                cls.screen_and_select,
+                cls.run_screening,
+                cls.inspect_screening,
+                cls.run_selection,
+                cls.inspect_selection,
                 if_(cls.has_selection)(
                     cls.run_labelling,
                     cls.inspect_labelling,
+                    if_(cls.should_calibrate)(
+                        cls.run_calibration,
+                        cls.inspect_calibration,
+                    ),
                 ),
                 while_(cls.should_run_training)(
                     cls.run_training,
@@ -103,6 +125,8 @@ class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
                 ),
                 cls.run_exploration,
                 cls.inspect_exploration,
+                cls.run_extraction,
+                cls.inspect_extraction,
             ),
             if_(cls.should_validate)(
                 cls.run_validation,
@@ -131,6 +155,7 @@ class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
         spec.exit_code(403, 'ERROR_FIT_FAILURE_BUDGET_EXCEEDED', message='Failure budget exceeded: {message}.')
         spec.exit_code(404, 'ERROR_MD_FAILURE_BUDGET_EXCEEDED', message='Failure budget exceeded: {message}.')
         spec.exit_code(405, 'ERROR_NO_POTENTIAL', message='No fit succeeded, so there is no potential to explore with.')
+        spec.exit_code(406, 'ERROR_SUB_PROCESS_FAILED_STAGE_JOB', message='A stage job failed: {message}.')
 
     @classmethod
     def get_protocol_filepath(cls) -> Path:
@@ -204,6 +229,9 @@ class ActiveLearningWorkChain(ProtocolMixin, GenerationSteps, WorkChain):
         self.ctx.new_potential = None
         self.ctx.candidates = {}
         self.ctx.pool = {}
+        self.ctx.screened = {}
+        self.ctx.selected = {}
+        self.ctx.trajectories = {}
         self.ctx.labels_total = self.ctx.training_set.num_frames if self.ctx.training_set is not None else 0
         self.ctx.fit_attempt = 0
         self.ctx.exit_code = None

@@ -111,7 +111,7 @@ def collect_run(node: orm.WorkflowNode) -> RunData:
         elif label.startswith('md_gen'):
             data.md_runs.setdefault(generation, []).append(child)
         elif label.startswith('calibrate_gen') and child.is_finished_ok:
-            result = child.outputs.result if 'result' in child.outputs else None
+            result = child.outputs.calibration if 'calibration' in child.outputs else None
             if result is not None:
                 data.calibrations[generation] = {**result.get_dict(), 'pk': result.pk}
     if 'validation' in outputs:

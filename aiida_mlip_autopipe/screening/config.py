@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from aiida_mlip_autopipe.config.base import Section, check_relative_path
+from aiida_mlip_autopipe.config.base import Section, check_relative_path, check_safe_label, job_code_field
 
 __all__ = ('ScreeningConfig',)
 
@@ -14,6 +14,7 @@ __all__ = ('ScreeningConfig',)
 class ScreeningConfig(Section):
     """Screening with a universal potential: overlapping atoms, huge forces, energy outliers."""
 
+    code: str = job_code_field('screening')
     model: str = Field(
         default='mace_mp:small',
         description="Screening model: 'mace_mp:small|medium|large' (downloaded when online), "
@@ -45,3 +46,8 @@ class ScreeningConfig(Section):
                 raise ValueError(f"model {value!r}: MACE-MP size must be 'small', 'medium' or 'large'")
             return value
         return check_relative_path(value, 'model')
+
+    @field_validator('code')
+    @classmethod
+    def _code_label(cls, value: str) -> str:
+        return check_safe_label(value, 'code label')

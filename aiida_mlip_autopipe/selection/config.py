@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from aiida_mlip_autopipe.config.base import Section
+from aiida_mlip_autopipe.config.base import Section, check_safe_label, job_code_field
 
 __all__ = ('DescriptorConfig', 'SelectionConfig')
 
@@ -29,6 +29,7 @@ class DescriptorConfig(Section):
 class SelectionConfig(Section):
     """Farthest point sampling on SOAP, aware of what is already labelled."""
 
+    code: str = job_code_field('selection')
     n_select: int = Field(default=8, ge=1, le=100_000, description='Candidates labelled per generation.')
     duplicate_distance: float = Field(
         default=0.0,
@@ -37,3 +38,8 @@ class SelectionConfig(Section):
         'distance of the known set (duplicates are never selected); 0 skips exact duplicates only.',
     )
     descriptor: DescriptorConfig = Field(default_factory=DescriptorConfig)
+
+    @field_validator('code')
+    @classmethod
+    def _code_label(cls, value: str) -> str:
+        return check_safe_label(value, 'code label')

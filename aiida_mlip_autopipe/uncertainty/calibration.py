@@ -4,7 +4,8 @@ When the environments a potential flagged are labelled by DFT, the same potentia
 evaluated on them: per atom, its extrapolation grade gamma against its actual force
 error. The relation (rank correlation, mean error per gamma bin) says whether gamma is
 a trustworthy alarm for this system, and the gamma at which the error crosses a target
-is a measured, not guessed, extraction threshold.
+is a measured, not guessed, extraction threshold. It runs as a job
+(:class:`~aiida_mlip_autopipe.uncertainty.job.CalibrationCalculation`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
-from aiida import orm
-from aiida.engine import calcfunction
 
 from aiida_mlip_autopipe.common.names import FORCE_WEIGHT_ARRAY
+from aiida_mlip_autopipe.uncertainty.scoring import atom_gamma
 
-__all__ = ('calibrate_gamma', 'gamma_force_relation', 'threshold_from_relation')
+__all__ = ('calibrate', 'gamma_force_relation', 'threshold_from_relation')
 
 
 def gamma_force_relation(frames: Sequence[Any], calculator: Any, n_bins: int = 8) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def gamma_force_relation(frames: Sequence[Any], calculator: Any, n_bins: int = 8
         probe = atoms.copy()
         probe.calc = calculator
         predicted = np.asarray(probe.get_forces())
-        gamma = np.asarray(calculator.results.get('gamma', np.zeros(len(atoms))), dtype=float).reshape(-1)
+        gamma = atom_gamma(calculator, len(atoms))
         weights = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
         core = np.ones(len(atoms), dtype=bool) if weights is None else np.asarray(weights) >= 0.999
         error = np.linalg.norm(predicted - reference, axis=1)
@@ -91,30 +91,24 @@ def threshold_from_relation(relation: dict[str, Any], error_target: float) -> fl
     return None
 
 
-@calcfunction
-def calibrate_gamma(potential: orm.Data, labels: orm.Data, settings: orm.Dict) -> orm.Dict:
-    """Compare the gamma ``potential`` gave the newly labelled frames with its force error on them.
+def calibrate(relation: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The calibration record: ``relation`` plus the measured threshold and the one the next generation uses.
 
-    ``settings``: ``gamma_lower`` (current threshold), ``bounds`` [low, high],
-    ``error_target`` (eV/Å), ``adjust`` (bool). The output says whether gamma ranks
-    the errors (Spearman), the mean error per gamma bin, the measured threshold and
-    the threshold the next generation uses.
+    ``settings``: ``gamma_lower`` (current threshold), ``bounds`` [low, high], ``error_target``
+    (eV/Å), ``adjust`` (bool). With ``adjust`` the threshold moves to the measured one, kept
+    within the bounds; otherwise it stays.
     """
-    options = settings.get_dict()
-    relation = gamma_force_relation(labels.get_frames(), potential.get_calculator(active_set=True))
-    measured = threshold_from_relation(relation, float(options['error_target']))
-    current = float(options['gamma_lower'])
-    low, high = (float(x) for x in options['bounds'])
+    measured = threshold_from_relation(relation, float(settings['error_target']))
+    current = float(settings['gamma_lower'])
+    low, high = (float(x) for x in settings['bounds'])
     adjusted = current
-    if options.get('adjust') and measured is not None:
+    if settings.get('adjust') and measured is not None:
         adjusted = float(min(max(measured, low), high))
-    relation.update(
-        {
-            'error_target': float(options['error_target']),
-            'gamma_lower_before': current,
-            'measured_threshold': measured,
-            'gamma_lower_after': adjusted,
-            'adjusted': bool(options.get('adjust')) and adjusted != current,
-        }
-    )
-    return orm.Dict(relation)
+    return {
+        **relation,
+        'error_target': float(settings['error_target']),
+        'gamma_lower_before': current,
+        'measured_threshold': measured,
+        'gamma_lower_after': adjusted,
+        'adjusted': bool(settings.get('adjust')) and adjusted != current,
+    }

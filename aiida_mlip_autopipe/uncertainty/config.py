@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from aiida_mlip_autopipe.config.base import Section
+from aiida_mlip_autopipe.config.base import Section, check_safe_label, job_code_field
 
 __all__ = ('UncertaintyConfig',)
 
@@ -12,6 +12,7 @@ __all__ = ('UncertaintyConfig',)
 class UncertaintyConfig(Section):
     """How far the extrapolation grade gamma is trusted, and where else it looks for what the potential lacks."""
 
+    code: str = job_code_field('pool-scoring and calibration')
     calibrate: bool = Field(
         default=False, description='Adjust exploration.gamma_lower from the measured force errors of each generation.'
     )
@@ -35,3 +36,8 @@ class UncertaintyConfig(Section):
         if not 0 < value[0] < value[1]:
             raise ValueError(f'bounds {list(value)} must be 0 < low < high')
         return value
+
+    @field_validator('code')
+    @classmethod
+    def _code_label(cls, value: str) -> str:
+        return check_safe_label(value, 'code label')

@@ -11,7 +11,7 @@ from aiida.engine import run_get_node
 
 from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 from aiida_mlip_autopipe.exploration.config import ExplorationConfig
-from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments
+from aiida_mlip_autopipe.exploration.extract_job import ExtractionCalculation
 
 
 def _md(code, potential, atoms, settings: dict):
@@ -27,7 +27,9 @@ def _md(code, potential, atoms, settings: dict):
 
 
 @pytest.mark.integration
-def test_hot_run_halts_cool_run_is_stable_and_frames_become_candidates(codes_from_setup, si_tiny_lammps_potential):
+def test_hot_run_halts_cool_run_is_stable_and_frames_become_candidates(
+    codes_from_setup, python_code, si_tiny_lammps_potential
+):
     from ase.build import bulk
 
     if 'lammps' not in codes_from_setup:
@@ -56,15 +58,19 @@ def test_hot_run_halts_cool_run_is_stable_and_frames_become_candidates(codes_fro
 
     # Uncertain frames -> candidates, with provenance back to the MD run.
     settings = orm.Dict(exploration.extraction.settings(5.0, exploration.gamma_lower, 0.1, generation=1))
-    results = extract_uncertain_environments(trajectory=frames, settings=settings, seed=orm.Int(1))
-    candidates = [node for key, node in sorted(results.items()) if key.startswith('candidate_')]
+    results, extraction = run_get_node(
+        ExtractionCalculation, code=python_code, trajectories={'hot': frames}, settings=settings, seed=orm.Int(1)
+    )
+    assert extraction.is_finished_ok, extraction.exit_message
+    candidates = [node for _, node in sorted(results['structures'].items())]
     assert candidates
     for candidate in candidates:
         assert candidate.base.extras.get('origin') == 'gamma-extract'
         assert candidate.base.extras.get('parent_uuid') == frames.uuid
         assert len(candidate.base.attributes.get('force_weights')) == len(candidate.sites)
-        extraction = candidate.base.links.get_incoming(link_type=LinkType.CREATE).one().node
-        trajectory = extraction.base.links.get_incoming(link_label_filter='trajectory').one().node
+        creator = candidate.base.links.get_incoming(link_type=LinkType.CREATE).one().node
+        assert creator.pk == extraction.pk
+        trajectory = creator.base.links.get_incoming(link_label_filter='trajectories__hot').one().node
         assert trajectory.uuid == frames.uuid
         assert trajectory.creator.uuid == hot.uuid  # ... which the LammpsCalculation created
 

@@ -1,4 +1,4 @@
-"""``extract_uncertain_environments``: candidates, their bookkeeping, provenance, determinism."""
+"""``ExtractionCalculation`` run for real: candidates, their bookkeeping, provenance, determinism."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiida import orm
+from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.exploration.functions import extract_uncertain_environments, frames_from_trajectory
+from aiida_mlip_autopipe.exploration.extract_job import ExtractionCalculation
 from aiida_mlip_autopipe.exploration.lammps_input import MDSettings, write_data_file, write_input_script
 from aiida_mlip_autopipe.exploration.lammps_output import read_dump
 from aiida_mlip_autopipe.exploration.parser import frames_to_trajectory
@@ -29,16 +30,39 @@ def _settings(**overrides) -> orm.Dict:
     return orm.Dict(values)
 
 
+def _frames(trajectory):
+    """``(atoms, gamma, step)`` per frame of a trajectory, as the job reads it."""
+    from ase import Atoms
+
+    return [
+        (Atoms(trajectory.symbols, positions=p, cell=c, pbc=True), g, s)
+        for p, c, g, s in zip(
+            trajectory.get_positions(),
+            trajectory.get_cells(),
+            trajectory.get_array('gamma'),
+            trajectory.get_stepids(),
+            strict=True,
+        )
+    ]
+
+
+def _extract(code, **inputs):
+    """Run the job; return its candidates by key, the summary dict and the node."""
+    outputs, node = run_get_node(ExtractionCalculation, code=code, **inputs)
+    assert node.is_finished_ok, node.exit_message
+    return dict(outputs.get('structures', {})), outputs['summary'].get_dict(), node
+
+
 @pytest.fixture
 def halted_trajectory(aiida_profile):
     """The uncertain frames of the real halted run (16 Si atoms), as the parser stores them."""
     return frames_to_trajectory(read_dump(HALTED / 'gamma.dump'), ['Si'], 0.001).store()
 
 
-def test_whole_frames_from_a_real_run(halted_trajectory):
-    results = extract_uncertain_environments(trajectory=halted_trajectory, settings=_settings(), seed=orm.Int(7))
-    candidates = {k: v for k, v in results.items() if k.startswith('candidate_')}
-    summary = results['summary'].get_dict()
+def test_whole_frames_from_a_real_run(python_code, halted_trajectory):
+    candidates, summary, node = _extract(
+        python_code, trajectories={'trajectory': halted_trajectory}, settings=_settings(), seed=orm.Int(7)
+    )
     assert summary['frames'] == halted_trajectory.numsteps == 19
     assert summary['environments_found'] == 19
     assert 1 <= len(candidates) <= 8
@@ -60,22 +84,22 @@ def test_whole_frames_from_a_real_run(halted_trajectory):
     assert extras['parent_uuid'] == halted_trajectory.uuid
     assert extras['origin'] == 'gamma-extract' and extras['generation'] == 3
     assert extras['centre_indices'] == attributes['centre_indices']
-    # Provenance: the candidate was created by the calcfunction, whose input is the MD output.
+    # Provenance: the candidate was created by the job, whose input is the MD output.
     creator = first.creator
-    assert creator.process_label == 'extract_uncertain_environments'
-    assert creator.inputs.trajectory.uuid == halted_trajectory.uuid
+    assert creator.pk == node.pk and creator.process_label == 'ExtractionCalculation'
+    assert creator.inputs.trajectories.trajectory.uuid == halted_trajectory.uuid
     # The frame's geometry is unchanged (whole frames are not cut).
-    atoms = frames_from_trajectory(halted_trajectory)[frame][0]
+    atoms = _frames(halted_trajectory)[frame][0]
     assert np.allclose(first.get_ase().get_all_distances(mic=True), atoms.get_all_distances(mic=True), atol=1e-8)
     assert any('near-duplicate' in d['decision'] for d in summary['decisions']) or len(candidates) == 8
 
 
-def test_seed_determinism(halted_trajectory):
+def test_seed_determinism(python_code, halted_trajectory):
     runs = [
-        extract_uncertain_environments(trajectory=halted_trajectory, settings=_settings(), seed=orm.Int(seed))
+        _extract(python_code, trajectories={'md': halted_trajectory}, settings=_settings(), seed=orm.Int(seed))[0]
         for seed in (5, 5)
     ]
-    keys = [sorted(k for k in r if k.startswith('candidate_')) for r in runs]
+    keys = [sorted(r) for r in runs]
     assert keys[0] == keys[1]
     for key in keys[0]:
         a, b = runs[0][key], runs[1][key]
@@ -83,22 +107,37 @@ def test_seed_determinism(halted_trajectory):
         assert a.base.attributes.get('parent_frame_index') == b.base.attributes.get('parent_frame_index')
 
 
-def test_core_radius_from_the_potential(halted_trajectory, si_tiny_lammps_potential):
+def test_core_radius_from_the_potential(python_code, halted_trajectory, si_tiny_lammps_potential):
     settings = _settings()
     values = settings.get_dict()
     values['core_radius'] = None
-    results = extract_uncertain_environments(
-        trajectory=halted_trajectory, settings=orm.Dict(values), seed=orm.Int(1), potential=si_tiny_lammps_potential
+    trajectories = {'md': halted_trajectory}
+    _, summary, _ = _extract(
+        python_code,
+        trajectories=trajectories,
+        settings=orm.Dict(values),
+        seed=orm.Int(1),
+        potential=si_tiny_lammps_potential,
     )
-    assert results['summary']['settings']['core_radius'] == 5.0
+    assert summary['settings']['core_radius'] == 5.0
     with pytest.raises(ValueError, match='no core_radius'):
-        extract_uncertain_environments(trajectory=halted_trajectory, settings=orm.Dict(values), seed=orm.Int(1))
-    with pytest.raises(ValueError, match='unknown extraction settings'):
-        extract_uncertain_environments(trajectory=halted_trajectory, settings=_settings(bogus=1), seed=orm.Int(1))
+        run_get_node(
+            ExtractionCalculation,
+            code=python_code,
+            trajectories=trajectories,
+            settings=orm.Dict(values),
+            seed=orm.Int(1),
+        )
+    # Unknown settings reach the job, which refuses them: the exit message names them.
+    _, node = run_get_node(
+        ExtractionCalculation, code=python_code, trajectories=trajectories, settings=_settings(bogus=1), seed=orm.Int(1)
+    )
+    assert node.exit_status == ExtractionCalculation.exit_codes.ERROR_TASK_FAILED.status
+    assert 'unknown extraction settings' in node.exit_message
 
 
 @pytest.mark.integration
-def test_cut_outs_from_a_real_512_atom_run(aiida_profile, tmp_path):
+def test_cut_outs_from_a_real_512_atom_run(python_code, tmp_path):
     """Real hot MD on 512 Si atoms (driver), then cut-outs whose centres keep their exact environments."""
     from ase.build import bulk
     from ase.neighborlist import neighbor_list
@@ -121,10 +160,12 @@ def test_cut_outs_from_a_real_512_atom_run(aiida_profile, tmp_path):
     )
     trajectory = frames_to_trajectory(read_dump(tmp_path / 'gamma.dump'), ['Si'], settings.timestep).store()
     assert trajectory.numsteps >= 1
-    results = extract_uncertain_environments(md=trajectory, settings=_settings(max_environments=4), seed=orm.Int(0))
-    candidates = [v for k, v in sorted(results.items()) if k.startswith('candidate_')]
-    assert candidates, results['summary'].get_dict()['decisions']
-    frames = frames_from_trajectory(trajectory)
+    found, summary, _ = _extract(
+        python_code, trajectories={'md': trajectory}, settings=_settings(max_environments=4), seed=orm.Int(0)
+    )
+    candidates = [found[key] for key in sorted(found)]
+    assert candidates, summary['decisions']
+    frames = _frames(trajectory)
     for candidate in candidates:
         attributes = candidate.base.attributes.all
         assert attributes['extraction_mode'] == 'cut-out'

@@ -303,7 +303,9 @@ def test_pool_candidates_the_potential_does_not_know_come_back(process, potentia
 
 
 def test_nothing_uncertain_ends_the_loop(process, potential, training_set, si_atoms):
-    _generation_one(process, potential, training_set, {'g00_c0001': orm.StructureData(ase=si_atoms.repeat((2, 2, 1))).store()})
+    _generation_one(
+        process, potential, training_set, {'g00_c0001': orm.StructureData(ase=si_atoms.repeat((2, 2, 1))).store()}
+    )
     _run_jobs(process, process.run_screening)
     process.inspect_screening()
     assert process.ctx.stop['rule'] == 'no_new_candidates'

@@ -1,4 +1,4 @@
-"""``screen_candidates`` in AiiDA: verdicts, copies of the kept candidates, provenance."""
+"""``ScreeningCalculation`` run for real on localhost: verdicts, copies of the kept candidates, provenance."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ase.build import bulk
 
 from aiida_mlip_autopipe.candidates.nodes import candidate_node
 from aiida_mlip_autopipe.config import parse_config
-from aiida_mlip_autopipe.screening.functions import model_input, screen_candidates, screening_settings
+from aiida_mlip_autopipe.screening.job import ScreeningCalculation, model_input, screening_settings
 
 FIXTURES = Path(__file__).parents[1] / 'fixtures'
 MODEL = FIXTURES / 'models' / 'tiny_mace_almgsi.model'
@@ -43,11 +43,15 @@ def mace_model(aiida_profile):
     return model_input(str(MODEL))
 
 
-def test_screen_candidates_verdicts_and_provenance(aiida_profile, mace_model):
+def _screen(code, model, settings, structures):
+    return run_get_node(ScreeningCalculation, code=code, model=model, settings=settings, structures=structures)
+
+
+def test_screen_candidates_verdicts_and_provenance(python_code, mace_model):
     candidates = _silicon_candidates()
     settings = _screening(min_distance_factor=0.0)
-    outputs, node = run_get_node(screen_candidates, model=mace_model, settings=settings, structures=candidates)
-    assert node.is_finished_ok
+    outputs, node = _screen(python_code, mace_model, settings, candidates)
+    assert node.is_finished_ok, node.exit_message
     verdicts = outputs['verdicts'].get_dict()
     records = verdicts['candidates']
     assert records['overlap']['kept'] is False and records['overlap']['reason'] == 'max_force'
@@ -74,12 +78,22 @@ def test_screen_candidates_verdicts_and_provenance(aiida_profile, mace_model):
     assert incoming['model'] == mace_model.uuid and incoming['settings'] == settings.uuid
     assert {incoming[f'structures__{k}'] for k in candidates} == {c.uuid for c in candidates.values()}
     created = sorted(link.link_label for link in node.base.links.get_outgoing(link_type=LinkType.CREATE).all())
-    assert created == ['structures__rattled', 'structures__relaxed', 'structures__strained', 'verdicts']
+    assert created == [
+        'remote_folder',
+        'retrieved',
+        'structures__rattled',
+        'structures__relaxed',
+        'structures__strained',
+        'verdicts',
+    ]
+    # The model ran in the job, not in this process: the job says how long and how much memory it took.
+    assert verdicts['job']['seconds'] > 0 and verdicts['job']['peak_memory_mb'] > 0
 
 
-def test_geometry_check_with_no_model(aiida_profile):
+def test_geometry_check_with_no_model(python_code):
     candidates = _silicon_candidates()
-    outputs = screen_candidates(model=orm.Str('none'), settings=_screening(), structures=candidates)
+    outputs, node = _screen(python_code, orm.Str('none'), _screening(), candidates)
+    assert node.is_finished_ok, node.exit_message
     records = outputs['verdicts'].get_dict()['candidates']
     assert records['overlap']['reason'] == 'overlapping_atoms'
     assert records['overlap']['value'] == pytest.approx(math.sqrt(3) * 0.35 / 2.22, rel=1e-3)
@@ -87,6 +101,16 @@ def test_geometry_check_with_no_model(aiida_profile):
     assert outputs['verdicts']['model'] == {'backend': 'none'}
 
 
-def test_a_model_path_string_is_refused(aiida_profile):
+def test_a_model_path_string_is_refused(python_code):
     with pytest.raises(ValueError, match='SinglefileData'):
-        screen_candidates(model=orm.Str(str(MODEL)), settings=_screening(), structures=_silicon_candidates())
+        _screen(python_code, orm.Str(str(MODEL)), _screening(), _silicon_candidates())
+
+
+def test_a_failing_job_says_why(python_code, tmp_path):
+    """A model file that is not a model: the job fails, and the exit message carries the job's error."""
+    bogus = tmp_path / 'not_a_model.model'
+    bogus.write_bytes(b'this is not a torch file')
+    outputs, node = _screen(python_code, orm.SinglefileData(bogus), _screening(), _silicon_candidates())
+    assert node.exit_status == ScreeningCalculation.exit_codes.ERROR_TASK_FAILED.status
+    assert 'The job failed:' in node.exit_message and 'Error' in node.exit_message
+    assert 'verdicts' not in outputs

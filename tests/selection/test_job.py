@@ -1,4 +1,4 @@
-"""``select_candidates`` in AiiDA, and the alloy pipeline generate -> screen -> select in the graph."""
+"""``SelectionCalculation`` run for real, and the alloy pipeline generate -> screen -> select in the graph."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from aiida_mlip_autopipe.candidates.functions import generate_candidates
 from aiida_mlip_autopipe.candidates.nodes import candidate_node
 from aiida_mlip_autopipe.config import parse_config
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
-from aiida_mlip_autopipe.screening.functions import model_input, screen_candidates, screening_settings
-from aiida_mlip_autopipe.selection.functions import select_candidates, selection_settings
+from aiida_mlip_autopipe.screening.job import ScreeningCalculation, model_input, screening_settings
+from aiida_mlip_autopipe.selection.job import SelectionCalculation, selection_settings
 
 FIXTURES = Path(__file__).parents[1] / 'fixtures'
 MODEL = FIXTURES / 'models' / 'tiny_mace_almgsi.model'
@@ -33,7 +33,13 @@ def _selection(**selection) -> orm.Dict:
     return selection_settings(config)
 
 
-def test_select_candidates_starts_from_the_labelled_set(aiida_profile):
+def _select(code, **inputs):
+    outputs, node = run_get_node(SelectionCalculation, code=code, **inputs)
+    assert node.is_finished_ok, node.exit_message
+    return outputs, node
+
+
+def test_select_candidates_starts_from_the_labelled_set(python_code):
     frames = read(SI_LABELS, ':')
     labelled = TrainingSetData.from_frames(frames).store()
     rng = np.random.default_rng(1)
@@ -51,8 +57,8 @@ def test_select_candidates_starts_from_the_labelled_set(aiida_profile):
     compressed = bulk('Si', 'diamond', a=5.0, cubic=True)
     candidates['compressed'] = candidate_node(compressed, 'strain', 0).store()
     settings = _selection()
-    outputs, node = run_get_node(
-        select_candidates, settings=settings, seed=orm.Int(0), n=orm.Int(3), labelled=labelled, structures=candidates
+    outputs, node = _select(
+        python_code, settings=settings, seed=orm.Int(0), n=orm.Int(3), labelled=labelled, structures=candidates
     )
     selection = outputs['selection'].get_dict()
     assert selection['n_selected'] == 3 and selection['n_labelled'] == 24
@@ -70,11 +76,11 @@ def test_select_candidates_starts_from_the_labelled_set(aiida_profile):
     incoming = {link.link_label for link in node.base.links.get_incoming().all()}
     assert {'settings', 'seed', 'n', 'labelled'} <= incoming
     # Without the labelled set the seed picks the first candidate and the distances are relative.
-    fresh = select_candidates(settings=settings, seed=orm.Int(0), n=orm.Int(3), structures=candidates)
+    fresh, _ = _select(python_code, settings=settings, seed=orm.Int(0), n=orm.Int(3), structures=candidates)
     assert fresh['selection']['distances'][0] is None and fresh['selection']['n_labelled'] == 0
 
 
-def test_select_candidates_is_deterministic_and_skips_duplicates(aiida_profile):
+def test_select_candidates_is_deterministic_and_skips_duplicates(python_code):
     atoms = bulk('Si', 'diamond', a=5.40, cubic=True)
     twin = candidate_node(atoms, 'bulk', 0).store()
     candidates = {'a': twin, 'b': candidate_node(atoms, 'bulk', 0).store()}
@@ -82,8 +88,8 @@ def test_select_candidates_is_deterministic_and_skips_duplicates(aiida_profile):
     strained.set_cell(atoms.cell * 1.04, scale_atoms=True)
     candidates['c'] = candidate_node(strained, 'strain', 0).store()
     settings = _selection(n_select=3)
-    first = select_candidates(settings=settings, seed=orm.Int(5), structures=candidates)['selection'].get_dict()
-    second = select_candidates(settings=settings, seed=orm.Int(5), structures=candidates)['selection'].get_dict()
+    first = _select(python_code, settings=settings, seed=orm.Int(5), structures=candidates)[0]['selection'].get_dict()
+    second = _select(python_code, settings=settings, seed=orm.Int(5), structures=candidates)[0]['selection'].get_dict()
     assert first['order'] == second['order'] and first['distances'] == second['distances']
     assert first['n_requested'] == 3 and first['n_selected'] == 2 and first['stopped'] == 'duplicates'
     verdicts = sorted(r['verdict'] for r in first['candidates'].values())
@@ -91,8 +97,8 @@ def test_select_candidates_is_deterministic_and_skips_duplicates(aiida_profile):
 
 
 @pytest.mark.parametrize(('model', 'pool_size'), [('mace', 40), ('chgnet', 16)])
-def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
-    """Al–Mg fcc: generate_candidates -> screen_candidates -> select_candidates, every step in the graph."""
+def test_alloy_pipeline_generate_screen_select(python_code, model, pool_size):
+    """Al–Mg fcc: generate_candidates -> ScreeningCalculation -> SelectionCalculation, every step in the graph."""
     config = parse_config(
         {
             'name': 'almg-test',
@@ -127,7 +133,8 @@ def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
     pool = dict(candidates)
     pool['broken'] = candidate_node(broken, 'test', 0).store()
     screened, screen_node = run_get_node(
-        screen_candidates,
+        ScreeningCalculation,
+        code=python_code,
         model=model_input(config.screening.model),
         settings=screening_settings(config),
         structures=pool,
@@ -137,8 +144,8 @@ def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
     assert verdicts['candidates']['broken']['kept'] is False
     assert verdicts['candidates']['broken']['reason'] == 'overlapping_atoms'
     assert verdicts['n_kept'] >= pool_size - 3
-    selected, select_node = run_get_node(
-        select_candidates,
+    selected, select_node = _select(
+        python_code,
         settings=selection_settings(config),
         seed=seed,
         n=orm.Int(config.selection.n_select),
@@ -153,7 +160,7 @@ def test_alloy_pipeline_generate_screen_select(aiida_profile, model, pool_size):
         assert source in generated_uuids
         assert verdicts['candidates'][key]['kept'] is True
         assert node.base.extras.get('origin') == orm.load_node(source).base.extras.get('origin')
-        # Provenance: selected copy <- select_candidates <- kept copy <- screen_candidates <- candidate <- generate.
+        # Provenance: selected copy <- selection job <- kept copy <- screening job <- candidate <- generate.
         assert node.creator.uuid == select_node.uuid
         kept_copy = screened['structures'][key]
         assert kept_copy.creator.uuid == screen_node.uuid
