@@ -1,7 +1,9 @@
-"""Label many structures with pw.x: one ``PwBaseWorkChain`` each, a bounded number at a time.
+"""Label many structures with pw.x: one ``PwBaseWorkChain`` each, ``max_concurrent`` at a time, rolling.
 
-Failures are expected in high-throughput DFT; they are recorded with their exit status
-and the run fails only when they exceed the failure budget. Only finished-ok labels
+The labels run as a rolling pool (:class:`~aiida_mlip_autopipe.common.rolling.RollingPoolMixin`):
+the largest cells start first, and a new label starts as soon as one finishes, so a core never
+waits for the slowest label of a batch. Failures are expected in high-throughput DFT; they are
+recorded with their exit status and the run fails only when they exceed the failure budget. Only finished-ok labels
 reach the training set, so nothing unconverged can be trained on.
 """
 
@@ -13,10 +15,11 @@ from typing import Any
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import WorkChain, append_, while_
+from aiida.engine import WorkChain, while_
 from aiida.plugins import WorkflowFactory
 
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
+from aiida_mlip_autopipe.common.rolling import RollingPoolMixin
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.labelling.failures import (
     MIN_DISTANCE,
@@ -33,7 +36,7 @@ PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
 __all__ = ('LabellingWorkChain',)
 
 
-class LabellingWorkChain(WorkChain):
+class LabellingWorkChain(RollingPoolMixin, WorkChain):
     """Run one ``PwBaseWorkChain`` per structure and collect the successful labels into a training set."""
 
     @classmethod
@@ -83,7 +86,8 @@ class LabellingWorkChain(WorkChain):
             valid_type=orm.Int,
             default=lambda: orm.Int(2),
             serializer=orm.to_aiida_type,
-            help='Most PwBaseWorkChains in flight at once; keep at or below the cores of one machine for localhost.',
+            help='PwBaseWorkChains kept running at once (a new one starts as each finishes, largest cells first); '
+            'keep at or below the cores of one machine for localhost.',
         )
         spec.input(
             'failure_budget',
@@ -103,8 +107,8 @@ class LabellingWorkChain(WorkChain):
         spec.outline(
             cls.setup,
             while_(cls.should_run_batch)(
-                cls.run_batch,
                 cls.inspect_batch,
+                cls.run_batch,
             ),
             cls.results,
         )
@@ -202,18 +206,18 @@ class LabellingWorkChain(WorkChain):
         return builder
 
     def setup(self):
-        """Queue every structure; record those with overlapping atoms as failed without running them.
+        """Queue every structure, largest first; record those with overlapping atoms as failed without running them.
 
         pw.x stops only when two atoms sit exactly on the same spot; a pair 0.005 Å apart
         "converges" to a label with forces of 1e7 eV/Å that would poison the training set.
+        Large cells go first: started last, a slow label would leave the other cores idle at the end.
         """
         self.ctx.pending = []
         self.ctx.launched = {}
-        self.ctx.children = []
         self.ctx.failures = []
         self.ctx.successes = []
-        self.ctx.batch = 0
-        for key in sorted(self.inputs.structures):
+        self.ctx.started = 0
+        for key in sorted(self.inputs.structures, key=lambda k: (-len(self.inputs.structures[k].sites), k)):
             structure = self.inputs.structures[key]
             problem = overlap_problem(structure, self.inputs.min_distance.value)
             if problem is None:
@@ -235,9 +239,14 @@ class LabellingWorkChain(WorkChain):
             }
         )
 
+    def _unsorted(self) -> list[str]:
+        """PKs of launched children whose label is neither a success nor a recorded failure yet."""
+        done = set(self.ctx.successes) | {f['key'] for f in self.ctx.failures}
+        return [pk for pk, key in self.ctx.launched.items() if key not in done]
+
     def should_run_batch(self):
-        """Whether structures remain to be labelled."""
-        return bool(self.ctx.pending)
+        """Whether structures remain to be launched or launched labels remain to be sorted."""
+        return bool(self.ctx.pending) or bool(self._unsorted())
 
     def _inputs_for(self, structure: orm.StructureData) -> AttributeDict:
         inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='dft'))
@@ -263,35 +272,38 @@ class LabellingWorkChain(WorkChain):
         return inputs
 
     def run_batch(self):
-        """Launch the next ``max_concurrent`` labels."""
+        """Fill the free slots with the next labels (largest first); await everything still running."""
         if 'oracle' in self.inputs:
             return self._run_oracle_batch()
-        size = self.inputs.max_concurrent.value
-        batch, self.ctx.pending = self.ctx.pending[:size], self.ctx.pending[size:]
-        self.ctx.batch += 1
-        for key in batch:
+        running = self.await_running(self._unsorted())
+        slots = self.inputs.max_concurrent.value - len(running)
+        total = len(self.inputs.structures)
+        for _ in range(max(0, slots)):
+            if not self.ctx.pending:
+                break
+            key = self.ctx.pending.pop(0)
             structure = self.inputs.structures[key]
             inputs = self._inputs_for(structure)
             inputs.metadata = {'call_link_label': f'label_{key}'}
             node = self.submit(PwBaseWorkChain, **inputs)
             self.ctx.launched[str(node.pk)] = key
-            self.report(f'launching PwBaseWorkChain<{node.pk}> for {key} ({structure.get_formula()})')
-            self.to_context(children=append_(node))
-        total = len(self.inputs.structures)
-        done = total - len(self.ctx.pending)
-        self.report(f'batch {self.ctx.batch}: {len(batch)} labels launched, {done}/{total} submitted')
+            self.ctx.started += 1
+            self.await_running([node.pk])
+            self.report(
+                f'launching PwBaseWorkChain<{node.pk}> for {key} ({structure.get_formula()}, {len(structure.sites)} '
+                f'atoms): {self.ctx.started}/{total} started'
+            )
 
     def _run_oracle_batch(self) -> None:
         """Label everything pending with the benchmark oracle, one calcfunction per structure (issue 9).
 
-        The calcfunctions run inline (milliseconds each) and join ``ctx.children`` like the
-        PwBaseWorkChains would, so ``inspect_batch``, the failure budget and ``results``
+        The calcfunctions run inline (milliseconds each) and are recorded in ``ctx.launched``
+        like the PwBaseWorkChains, so ``inspect_batch``, the failure budget and ``results``
         treat both the same way.
         """
         from aiida_mlip_autopipe.labelling.oracle import label_with_oracle
 
         batch, self.ctx.pending = self.ctx.pending, []
-        self.ctx.batch += 1
         oracle = self.inputs.oracle
         pks = []
         for key in batch:
@@ -299,20 +311,22 @@ class LabellingWorkChain(WorkChain):
                 structure=self.inputs.structures[key], calculator=oracle, metadata={'call_link_label': f'label_{key}'}
             )
             self.ctx.launched[str(node.pk)] = key
-            self.ctx.children.append(node)
             pks.append(node.pk)
+        if not pks:
+            return
         shown = f'{pks[0]}..{pks[-1]}' if len(pks) > 1 else str(pks[0])
         self.report(
-            f'batch {self.ctx.batch}: {len(batch)} structures labelled by the benchmark oracle '
+            f'{len(batch)} structures labelled by the benchmark oracle '
             f'{oracle.value!r} (NOT DFT), label_with_oracle<{shown}>'
         )
 
     def inspect_batch(self):
-        """Sort the finished children of the batch into successes and recorded failures."""
-        for child in self.ctx.children:
-            key = self.ctx.launched.get(str(child.pk))
-            if key is None or key in self.ctx.successes or any(f['key'] == key for f in self.ctx.failures):
+        """Sort the children that have terminated into successes and recorded failures."""
+        for pk in self._unsorted():
+            child = orm.load_node(int(pk))
+            if not child.is_terminated:
                 continue
+            key = self.ctx.launched[pk]
             outputs = child.outputs if child.is_finished_ok or outputs_survived_a_kill(child) else None
             complete = outputs is not None and 'output_parameters' in outputs and 'output_trajectory' in outputs
             problem = implausible_label(outputs) if complete else None

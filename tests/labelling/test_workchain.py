@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from aiida import orm
+from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
@@ -68,13 +69,54 @@ def test_inputs_per_structure(builder, structures):
     assert process.ctx.pending == ['a', 'b']
 
 
-def test_batches_respect_max_concurrent(builder):
-    builder.max_concurrent = orm.Int(1)
+def _running_child():
+    """A stored, not yet terminated child, as a submitted PwBaseWorkChain is while pw.x runs."""
+    from plumpy import ProcessState
+
+    node = orm.WorkflowNode()
+    node.set_process_state(ProcessState.RUNNING)
+    node.set_process_label('PwBaseWorkChain')
+    return node.store()
+
+
+def test_a_rolling_pool_starts_a_label_as_soon_as_one_finishes(builder, si_atoms):
+    """Largest cells first; max_concurrent kept running; a free slot is filled before the others finish."""
+    from plumpy import ProcessState
+
+    big = si_atoms.repeat((2, 2, 1))
+    builder.structures = {**builder.structures, 'c': orm.StructureData(ase=big)}
+    builder.max_concurrent = orm.Int(2)
     process = instantiate(LabellingWorkChain, **builder._inputs(prune=True))
+    submitted = []
+
+    def submit(_, **inputs):
+        submitted.append(len(inputs['pw']['structure'].sites))
+        return _running_child()
+
+    process.submit = submit
     process.setup()
+    assert process.ctx.pending == ['c', 'a', 'b']  # 8 atoms first, then the 2-atom cells by key
+    process.inspect_batch()
+    process.run_batch()
+    assert submitted == [8, 2] and process.ctx.pending == ['b']
+    assert len(process._awaitables) == 2
+    # One label ends (the 2-atom one); the other still runs: the next step fills the freed slot at once.
+    first = next(orm.load_node(int(pk)) for pk, key in process.ctx.launched.items() if key == 'a')
+    for label, data in fake_pw_outputs(builder.structures['a']).items():
+        data.store().base.links.add_incoming(first, link_type=LinkType.RETURN, link_label=label)
+    first.set_process_state(ProcessState.FINISHED)
+    first.set_exit_status(0)
+    process._awaitables = []  # what the engine does before it calls the next step
     assert process.should_run_batch()
-    process.ctx.pending = process.ctx.pending[1:]  # as if the first batch (one label) had run
-    assert process.ctx.pending == ['b']
+    process.inspect_batch()
+    assert process.ctx.successes == ['a']
+    process.run_batch()
+    assert submitted == [8, 2, 2] and process.ctx.pending == []
+    # Awaited again: the 8-atom label still running and the one just launched; never the finished one.
+    awaited = sorted(a.pk for a in process._awaitables)
+    running = sorted(int(pk) for pk, key in process.ctx.launched.items() if key in ('b', 'c'))
+    assert awaited == running and first.pk not in awaited
+    assert process.should_run_batch()
 
 
 def _pw_outputs(structure, energy=-215.0):
@@ -92,7 +134,6 @@ def _process_with_children(builder, statuses, budget=0.25):
         process.ctx.launched[str(child.pk)] = key
         children.append(child)
     process.ctx.pending = []
-    process.ctx.children = children
     process.inspect_batch()
     return process
 
@@ -164,7 +205,6 @@ def test_implausible_label_is_a_failure(builder):
     wild = fake_pw_outputs(structure, energy=45588.0, forces=np.full((2, 3), 1.0e7))
     child = finished_workflow(0, wild)
     process.ctx.launched[str(child.pk)] = 'a'
-    process.ctx.children = [child]
     process.inspect_batch()
     assert process.ctx.successes == []
     assert 'unphysical label: max |F| 1e+07 eV/Å' in process.ctx.failures[0]['exit_message']
@@ -180,6 +220,5 @@ def test_outputs_attached_before_a_kill_are_kept(builder):
     finished_calcjob(0, {}, 'aiida.calculations:quantumespresso.pw', caller=(child, 'iteration_01'))
     child.seal()
     process.ctx.launched[str(child.pk)] = 'a'
-    process.ctx.children = [child]
     process.inspect_batch()
     assert process.ctx.successes == ['a']
