@@ -1,9 +1,13 @@
 """Build the candidate pool from the config: base structures, then each operation in the given order.
 
 The pool starts with one base structure per target supercell size (a prototype
-supercell, a user structure, or for alloys ``sqs.n_structures`` SQS) and every
+supercell, a user structure, or for alloys ``sqs.n_structures`` SQS), one slab per
+``target.surfaces`` entry and the molecule and its clusters of ``target.molecule``; every
 operation of ``generator.operations`` maps the pool to a larger pool: ``copies``
-new structures from each member, plus the members themselves when ``keep_input``.
+new structures from each member it applies to (:data:`APPLIES_TO`: strain is in-plane on
+slabs, stretch and rotate are for molecules, adatoms for slabs, interstitials for bulk),
+plus the members themselves when ``keep_input``. Each kind (bulk, surface, molecule) grows
+its own pool; ``target.shares`` then sets how many of each the capped pool keeps.
 
 Randomness is drawn from one generator per (operation, parent, copy), seeded from the
 run seed and those indices, so the same config and seed give the same structures and
@@ -22,8 +26,11 @@ import numpy as np
 from aiida_mlip_autopipe.candidates import bulk as _bulk
 from aiida_mlip_autopipe.candidates import defects as _defects
 from aiida_mlip_autopipe.candidates import distortions as _distortions
+from aiida_mlip_autopipe.candidates import molecules as _molecules
+from aiida_mlip_autopipe.candidates import surfaces as _surfaces
 from aiida_mlip_autopipe.candidates.sqs import generate_sqs
 from aiida_mlip_autopipe.candidates.structure_file import read_structure_file
+from aiida_mlip_autopipe.candidates.system_bases import molecule_groups
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -34,7 +41,20 @@ if TYPE_CHECKING:
 __all__ = ('Candidate', 'CandidatePool', 'apply_operation', 'base_structures', 'build_candidates')
 
 #: Operation kinds in the order the docs list them; also the ``origin`` they give.
-OPERATION_KINDS = ('strain', 'rattle', 'vacancy', 'antisite', 'interstitial')
+OPERATION_KINDS = ('strain', 'rattle', 'vacancy', 'antisite', 'interstitial', 'stretch', 'rotate', 'adatom')
+#: The kinds of structure each operation applies to; the others pass through it unchanged.
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    'strain': ('bulk', 'surface'),
+    'rattle': ('bulk', 'surface', 'molecule'),
+    'vacancy': ('bulk', 'surface'),
+    'antisite': ('bulk', 'surface'),
+    'interstitial': ('bulk',),
+    'stretch': ('molecule',),
+    'rotate': ('molecule',),
+    'adatom': ('surface',),
+}
+#: Extra key of the random streams of each kind (bulk keeps the streams it always had).
+_KIND_KEYS = {'bulk': (), 'surface': (1,), 'molecule': (2,)}
 
 
 @dataclass
@@ -51,6 +71,8 @@ class Candidate:
     history: list[str] = field(default_factory=list)
     #: JSON-compatible record of the operation (strain tensor, removed atoms, ...).
     details: dict[str, Any] = field(default_factory=dict)
+    #: 'bulk', 'surface' or 'molecule' (see :mod:`~aiida_mlip_autopipe.candidates.kinds`).
+    kind: str = 'bulk'
 
 
 @dataclass
@@ -76,8 +98,9 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 def _sublattice_species(target: TargetSystem, primitive: Atoms) -> list[str] | None:
     """The species sharing the lattice when the base structure is to become an alloy, else None."""
     present = set(primitive.get_chemical_symbols())
-    if len(target.elements) > 1 and len(present) == 1:
-        return list(target.elements)
+    lattice = target.lattice_elements
+    if len(lattice) > 1 and len(present) == 1:
+        return list(lattice)
     return None
 
 
@@ -103,7 +126,11 @@ def base_structures(
     else:
         assert target.prototype is not None
         primitive = _bulk.build_primitive(
-            target.prototype, target.elements, target.lattice_constant, target.c_over_a, target.composition
+            target.prototype,
+            target.lattice_elements,
+            target.lattice_constant,
+            target.c_over_a,
+            target.lattice_composition,
         )
         origin = 'bulk'
         described = {'source': f'prototype {target.prototype}', 'lattice_constant': _lattice_a(primitive, target)}
@@ -126,7 +153,7 @@ def base_structures(
                 primitive,
                 supercell,
                 species,
-                target.composition or {},
+                target.lattice_composition,
                 cutoffs=generator.sqs.cutoffs,
                 n_steps=generator.sqs.n_steps,
                 seed=_seed_for(seed, 0, size_index, k),
@@ -150,15 +177,40 @@ def _lattice_a(primitive: Atoms, target: TargetSystem) -> float | None:
     if target.lattice_constant is not None:
         return float(target.lattice_constant)
     if target.prototype in _bulk.ONE_SUBLATTICE_PROTOTYPES:
-        return _bulk.default_lattice_constant(target.prototype, target.elements, target.composition, target.c_over_a)
+        return _bulk.default_lattice_constant(
+            target.prototype, target.lattice_elements, target.lattice_composition, target.c_over_a
+        )
     return None  # pragma: no cover - compounds need lattice_constant (config validation)
 
 
-def apply_operation(operation: Any, atoms: Atoms, rng: np.random.Generator, elements: list[str]) -> tuple[Atoms, dict]:
-    """Apply one configured operation (a ``*Operation`` model of the config) to ``atoms``."""
+def apply_operation(
+    operation: Any,
+    atoms: Atoms,
+    rng: np.random.Generator,
+    elements: list[str],
+    system: str = 'bulk',
+    contact_distance: float = 2.0,
+) -> tuple[Atoms, dict]:
+    """Apply one configured operation (a ``*Operation`` model of the config) to ``atoms`` of kind ``system``.
+
+    ``contact_distance`` is the closest two molecules may come when they are rotated.
+    """
     kind = operation.kind
+    if system not in APPLIES_TO.get(kind, ()):
+        raise ValueError(f'{kind} does not apply to {system} structures')
+    if kind == 'strain' and system == 'surface':
+        return _surfaces.random_in_plane_strain(atoms, rng, tuple(operation.volumetric), operation.shear)
     if kind == 'strain':
         return _distortions.random_strain(atoms, rng, tuple(operation.volumetric), operation.shear)
+    if kind in ('stretch', 'rotate'):
+        groups = molecule_groups(atoms)
+        if kind == 'stretch':
+            return _molecules.stretch_bond(atoms, rng, tuple(operation.range), groups)
+        return _molecules.rotate_molecules(atoms, rng, contact_distance, groups)
+    if kind == 'adatom':
+        return _surfaces.adatoms(
+            atoms, rng, operation.count, operation.element or elements[0], min_distance=operation.min_distance
+        )
     if kind == 'rattle':
         return _distortions.rattle(atoms, rng, operation.stdev)
     if kind == 'vacancy':
@@ -201,13 +253,20 @@ def _cap(pool: list[Candidate], n_base: int, limit: int, seed: int) -> tuple[lis
     return kept, len(pool) - len(kept)
 
 
-def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = None) -> CandidatePool:
-    """The whole candidate pool of ``config`` for ``seed`` (deterministic)."""
-    target, generator = config.target, config.generator
-    pool, summaries, described = base_structures(target, generator, seed, structure)
-    n_base = len(pool)
+def _grow(
+    pool: list[Candidate],
+    n_base: int,
+    operations: list[Any],
+    seed: int,
+    elements: list[str],
+    system: str,
+    contact_distance: float = 2.0,
+) -> tuple[list[Candidate], int, list[str]]:
+    """Apply ``operations`` in order to the pool of one kind; returns the pool, its base count and warnings."""
     warnings: list[str] = []
-    for op_index, operation in enumerate(generator.operations, start=1):
+    for op_index, operation in enumerate(operations, start=1):
+        if system not in APPLIES_TO.get(operation.kind, ()):
+            continue
         new_pool: list[Candidate] = []
         index_map: dict[int, int] = {}
         errors: list[str] = []
@@ -216,16 +275,18 @@ def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = No
             if operation.keep_input:
                 index_map[parent_index] = len(new_pool)
                 parent_copy = Candidate(
-                    parent.atoms, parent.name, parent.origin, parent.parent, parent.history, parent.details
+                    parent.atoms, parent.name, parent.origin, parent.parent, parent.history, parent.details, parent.kind
                 )
                 new_pool.append(parent_copy)
         # Parents' new positions are known; now append the children in a stable order.
         children: list[Candidate] = []
         for parent_index, parent in enumerate(pool):
             for copy in range(operation.copies):
-                rng = _rng(seed, op_index, parent_index, copy)
+                rng = _rng(seed, op_index, parent_index, copy, *_KIND_KEYS[system])
                 try:
-                    atoms, details = apply_operation(operation, parent.atoms, rng, list(target.elements))
+                    atoms, details = apply_operation(
+                        operation, parent.atoms, rng, list(elements), system, contact_distance
+                    )
                 except ValueError as exc:
                     errors.append(f'{parent.name}: {exc}')
                     continue
@@ -238,6 +299,7 @@ def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = No
                         parent_index,  # remapped below
                         [*parent.history, operation.kind],
                         details,
+                        system,
                     )
                 )
         if made == 0 and errors:
@@ -258,10 +320,82 @@ def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = No
         if not operation.keep_input:
             n_base = 0
         pool = new_pool
-    pool, dropped = _cap(pool, n_base, generator.max_candidates, seed)
+    return pool, n_base, warnings
+
+
+def _quotas(available: dict[str, int], shares: dict[str, float] | None, limit: int) -> dict[str, int]:
+    """Candidates kept per kind: ``shares`` of the largest pool the kinds can fill, at most ``limit``.
+
+    Without shares each kind keeps its proportion of the pool (the cap as for bulk alone).
+    Largest-remainder rounding makes the quotas sum to the pool size.
+    """
+    if shares is None:
+        total = sum(available.values())
+        shares = {kind: count / total for kind, count in available.items()} if total else {}
+    wanted = {kind: shares.get(kind, 0.0) for kind in available if shares.get(kind, 0.0) > 0}
+    if not wanted:
+        return dict.fromkeys(available, 0)
+    size = min(limit, *(int(np.floor(available[k] / s + 1e-9)) for k, s in wanted.items()))
+    exact = {k: s * size for k, s in wanted.items()}
+    quotas = {k: min(available[k], int(np.floor(v + 1e-9))) for k, v in exact.items()}
+    for kind in sorted(wanted, key=lambda k: -(exact[k] - quotas[k])):
+        if sum(quotas.values()) >= size:
+            break
+        if quotas[kind] < available[kind]:
+            quotas[kind] += 1
+    return {kind: quotas.get(kind, 0) for kind in available}
+
+
+def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = None) -> CandidatePool:
+    """The whole candidate pool of ``config`` for ``seed`` (deterministic)."""
+    from aiida_mlip_autopipe.candidates.system_bases import molecule_bases, surface_bases
+
+    target, generator = config.target, config.generator
+    kinds = target.kinds
+    summaries: list[dict[str, Any]] = []
+    described: dict[str, Any] = {}
+    bases: dict[str, list[Candidate]] = {}
+    if 'bulk' in kinds:
+        bases['bulk'], summaries, described = base_structures(target, generator, seed, structure)
+    if 'surface' in kinds:
+        bases['surface'] = surface_bases(target, seed, structure)
+    if 'molecule' in kinds:
+        bases['molecule'] = molecule_bases(target, seed)
+    contact = target.molecule.contact_distance if target.molecule is not None else 2.0
+    warnings: list[str] = []
+    grown: dict[str, tuple[list[Candidate], int]] = {}
+    operations = list(generator.operations)
+    for kind, members in bases.items():
+        pool, n_base, found = _grow(members, len(members), operations, seed, target.elements, kind, contact)
+        grown[kind] = (pool, n_base)
+        warnings += [f'{kind}: {w}' if len(bases) > 1 else w for w in found]
+    for op_index, operation in enumerate(generator.operations, start=1):
+        if not set(APPLIES_TO.get(operation.kind, ())) & set(bases):
+            applies = ', '.join(APPLIES_TO.get(operation.kind, ()))
+            warnings.append(f'operation {op_index} ({operation.kind}) applies to {applies} only; the pool has none')
+    quotas = _quotas({k: len(p) for k, (p, _) in grown.items()}, target.shares, generator.max_candidates)
+    candidates: list[Candidate] = []
+    dropped = 0
+    for kind, (pool, n_base) in grown.items():
+        kept, lost = _cap(pool, n_base, quotas[kind], _seed_for(seed, *_KIND_KEYS[kind]) if kind != 'bulk' else seed)
+        dropped += lost
+        offset = len(candidates)
+        for candidate in kept:
+            candidate.parent = None if candidate.parent is None else candidate.parent + offset
+        candidates += kept
     if dropped:
-        warnings.append(f'{dropped} candidates dropped to respect generator.max_candidates={generator.max_candidates}')
-    return CandidatePool(pool, summaries, warnings, dropped, described)
+        if target.shares is not None and len(grown) > 1:
+            made = {k: len(p) for k, (p, _) in grown.items()}
+            warnings.append(
+                f'{dropped} candidates dropped to respect target.shares {dict(target.shares)} and '
+                f'generator.max_candidates={generator.max_candidates} (made {made}, kept {quotas})'
+            )
+        else:
+            warnings.append(
+                f'{dropped} candidates dropped to respect generator.max_candidates={generator.max_candidates}'
+            )
+    described['kinds'] = {kind: sum(c.kind == kind for c in candidates) for kind in grown}
+    return CandidatePool(candidates, summaries, warnings, dropped, described)
 
 
 def _remap(parent: int | None, index_map: dict[int, int], pool: list[Candidate]) -> int | None:

@@ -6,19 +6,31 @@ import difflib
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from aiida_mlip_autopipe.candidates.systems import (
+    AdatomOperation,
+    MoleculeTarget,
+    RotateOperation,
+    StretchOperation,
+    SurfaceTarget,
+)
 from aiida_mlip_autopipe.config.base import Section, check_relative_path, chemical_symbols
 
 __all__ = (
     'PROTOTYPE_SUBLATTICES',
+    'AdatomOperation',
     'AntisiteOperation',
     'GeneratorConfig',
     'InterstitialOperation',
+    'MoleculeTarget',
     'Operation',
     'RattleOperation',
+    'RotateOperation',
     'SQSConfig',
     'StrainOperation',
+    'StretchOperation',
+    'SurfaceTarget',
     'TargetSystem',
     'VacancyOperation',
 )
@@ -77,6 +89,22 @@ class TargetSystem(Section):
         description='Target numbers of atoms for the supercells built from the base structure (the '
         'closest supercell that reaches at least this many atoms is used).',
     )
+    # issue 16: molecules and surfaces as base structures, and the share of each kind in the pool.
+    molecule: MoleculeTarget | None = Field(
+        default=None,
+        description='An isolated molecule (and, for a liquid, small clusters of it) in a vacuum box; alone or next '
+        'to a bulk lattice (prototype or structure_file).',
+    )
+    surfaces: list[SurfaceTarget] = Field(
+        default_factory=list,
+        description='Slabs cut from the bulk lattice (prototype or structure_file) by Miller index, layers and vacuum.',
+    )
+    shares: dict[Literal['bulk', 'surface', 'molecule'], Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        default=None,
+        description='Share of bulk, surface and molecule structures in the candidate pool, summing to 1, e.g. '
+        '{bulk: 0.5, surface: 0.5}; a kind left out gets none. Default: every kind the target has, in proportion '
+        'to how many candidates each makes.',
+    )
 
     @field_validator('elements')
     @classmethod
@@ -117,16 +145,17 @@ class TargetSystem(Section):
         total = sum(comp.values())
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f'composition fractions sum to {total:g}; they must sum to 1')
-        if self.prototype is None and self.structure_file is None:
-            raise ValueError('give either prototype (e.g. diamond) or structure_file')
+        if self.prototype is None and self.structure_file is None and self.molecule is None:
+            raise ValueError('give either prototype (e.g. diamond) or structure_file (or a molecule)')
         if self.prototype is not None and self.structure_file is not None:
             raise ValueError('give prototype or structure_file, not both')
-        if self.prototype is not None and PROTOTYPE_SUBLATTICES[self.prototype] > len(self.elements):
+        lattice = self.lattice_elements  # issue 16: without the elements only a molecule has
+        if self.prototype is not None and PROTOTYPE_SUBLATTICES[self.prototype] > len(lattice):
             raise ValueError(f'prototype {self.prototype} needs {PROTOTYPE_SUBLATTICES[self.prototype]} elements')
         if self.prototype is not None and PROTOTYPE_SUBLATTICES[self.prototype] > 1:
-            if len(self.elements) > PROTOTYPE_SUBLATTICES[self.prototype]:
+            if len(lattice) > PROTOTYPE_SUBLATTICES[self.prototype]:
                 raise ValueError(
-                    f'prototype {self.prototype} has two sublattices and cannot say which one {self.elements} '
+                    f'prototype {self.prototype} has two sublattices and cannot say which one {lattice} '
                     'share; give a structure_file with one species per sublattice instead'
                 )
             if self.lattice_constant is None:
@@ -138,12 +167,63 @@ class TargetSystem(Section):
             raise ValueError(f'c_over_a applies to hcp and wurtzite only, not to prototype {self.prototype}')
         return self
 
+    @field_validator('molecule')
+    @classmethod
+    def _molecule_elements(cls, value: MoleculeTarget | None, info: ValidationInfo) -> MoleculeTarget | None:
+        elements = info.data.get('elements')
+        if value is None or value.name is None or not elements:
+            return value
+        from aiida_mlip_autopipe.candidates.molecules import molecule_from_name
+
+        unknown = sorted(set(molecule_from_name(value.name).get_chemical_symbols()) - set(elements))
+        if unknown:
+            _raise_at(('name',), value.name, f'{value.name} contains {unknown}, which are not in target.elements')
+        return value
+
+    @field_validator('surfaces')
+    @classmethod
+    def _surfaces_fit_the_lattice(cls, value: list[SurfaceTarget], info: ValidationInfo) -> list[SurfaceTarget]:
+        from aiida_mlip_autopipe.candidates.systems import check_surfaces
+
+        for index, message in check_surfaces(value, info.data):
+            _raise_at((index, 'miller'), value[index].miller, message)
+        return value
+
+    @model_validator(mode='after')
+    def _kinds(self) -> TargetSystem:
+        from aiida_mlip_autopipe.candidates.systems import check_kinds
+
+        check_kinds(self)
+        return self
+
+    @property
+    def lattice_elements(self) -> list[str]:
+        """The elements of the bulk lattice: all of them, less those only the molecule brings (issue 16)."""
+        from aiida_mlip_autopipe.candidates.systems import lattice_elements
+
+        return lattice_elements(self.elements, self.molecule)
+
+    @property
+    def lattice_composition(self) -> dict[str, float]:
+        """``composition`` over :attr:`lattice_elements`, renormalised (what SQS and Vegard's law use)."""
+        lattice = self.lattice_elements
+        comp = {e: (self.composition or {}).get(e, 1.0 / len(lattice)) for e in lattice}
+        total = sum(comp.values())
+        return {e: x / total for e, x in comp.items()}
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of base structure the target has (``bulk``, ``surface``, ``molecule``), shares allowing."""
+        from aiida_mlip_autopipe.candidates.systems import target_kinds
+
+        return target_kinds(self)
+
     @property
     def is_alloy(self) -> bool:
         """Whether several elements share one sublattice (needs SQS)."""
         if self.prototype is None:
             return False
-        return len(self.elements) > PROTOTYPE_SUBLATTICES[self.prototype]
+        return len(self.lattice_elements) > PROTOTYPE_SUBLATTICES[self.prototype]
 
 
 class StrainOperation(Section):
@@ -228,9 +308,25 @@ class InterstitialOperation(Section):
 
 
 Operation = Annotated[
-    StrainOperation | RattleOperation | VacancyOperation | AntisiteOperation | InterstitialOperation,
+    StrainOperation
+    | RattleOperation
+    | VacancyOperation
+    | AntisiteOperation
+    | InterstitialOperation
+    | StretchOperation
+    | RotateOperation
+    | AdatomOperation,
     Field(discriminator='kind'),
 ]
+
+
+def _raise_at(loc: tuple, value, message: str) -> None:
+    """Raise a validation error located at ``loc`` below the field being validated (issue 16)."""
+    from pydantic import ValidationError
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    error = PydanticCustomError('value_error', '{message}', {'message': message})
+    raise ValidationError.from_exception_data('TargetSystem', [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
 class SQSConfig(Section):

@@ -30,6 +30,7 @@ def _record(key: str, candidate: Candidate, node: orm.StructureData, parent_key:
         'key': key,
         'name': candidate.name,
         'origin': candidate.origin,
+        'kind': candidate.kind,
         'history': list(candidate.history),
         'parent': parent_key,
         'uuid': node.uuid,
@@ -93,6 +94,7 @@ def generate_candidates(
             'seed': int(seed.value),
             'n_candidates': len(nodes),
             'counts_by_origin': _count(records),
+            'counts_by_kind': _count(records, 'kind'),
             'candidates': records,
             'sqs': pool.sqs,
             'base': pool.base,
@@ -103,8 +105,8 @@ def generate_candidates(
     return {OUTPUT_STRUCTURES: dict(zip(keys, nodes, strict=True)), OUTPUT_METADATA: metadata}
 
 
-def _count(records: list[dict[str, Any]]) -> dict[str, int]:
+def _count(records: list[dict[str, Any]], key: str = 'origin') -> dict[str, int]:
     counts: dict[str, int] = {}
     for record in records:
-        counts[record['origin']] = counts.get(record['origin'], 0) + 1
+        counts[record[key]] = counts.get(record[key], 0) + 1
     return counts

@@ -1,10 +1,15 @@
 """Candidate ``StructureData`` nodes: made, copied and read the same way by every stage that handles them.
 
-Each candidate carries its origin, generation and parent twice: as attributes (immutable,
-part of provenance and of the node hash) and as extras (``generation``, ``origin``,
-``parent_uuid``) for cheap querying::
+Each candidate carries its origin, generation, parent and kind twice: as attributes
+(immutable, part of provenance and of the node hash) and as extras (``generation``,
+``origin``, ``parent_uuid``, ``kind``) for cheap querying::
 
     qb.append(orm.StructureData, filters={'extras.origin': 'sqs', 'extras.generation': 0})
+    qb.append(orm.StructureData, filters={'extras.kind': 'surface'})
+
+The kind (``bulk``, ``surface``, ``molecule``) follows from the periodicity of the structure
+(:func:`~aiida_mlip_autopipe.candidates.kinds.kind_of`), so every stage that makes a candidate
+records it the same way.
 
 A calcfunction cannot return its own inputs, so a stage that keeps a candidate (screening,
 selection, pool scoring) returns a copy with the same keys, lineage and ``candidate_uuid``
@@ -30,7 +35,7 @@ __all__ = (
 #: Output namespace of the candidate structures of every calcfunction that makes or keeps candidates.
 OUTPUT_STRUCTURES = 'structures'
 #: Extras every candidate carries (also stored as attributes of the same name).
-CANDIDATE_EXTRAS = ('generation', 'origin', 'parent_uuid')
+CANDIDATE_EXTRAS = ('generation', 'origin', 'parent_uuid', 'kind')
 #: Attributes a copied candidate keeps (``force_weights`` matters for cut-out environments).
 _CARRIED_ATTRIBUTES = ('history', 'candidate_name', 'force_weights')
 
@@ -53,17 +58,26 @@ def candidate_node(
     Shared with the other calcfunctions that make candidates (screening copies,
     extracted environments) so every candidate is queried the same way.
     """
+    from aiida_mlip_autopipe.candidates.kinds import kind_of
+
     node = orm.StructureData(ase=atoms)
     if label:
         node.label = label[:255]
+    kind = kind_of(node.pbc)
     node.base.attributes.set('origin', origin)
     node.base.attributes.set('generation', int(generation))
+    node.base.attributes.set('kind', kind)
     if parent_uuid is not None:
         node.base.attributes.set('parent_uuid', parent_uuid)
     for key, value in attributes.items():
         node.base.attributes.set(key, value)
     node.base.extras.set_many(
-        {'origin': origin, 'generation': int(generation), **({'parent_uuid': parent_uuid} if parent_uuid else {})}
+        {
+            'origin': origin,
+            'generation': int(generation),
+            'kind': kind,
+            **({'parent_uuid': parent_uuid} if parent_uuid else {}),
+        }
     )
     return node
 
