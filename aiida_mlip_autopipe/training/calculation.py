@@ -203,8 +203,19 @@ class PacemakerCalculation(CalcJob):
             if missing:
                 return f'the test set contains {missing}, which the training set does not'
         initial = inputs.get('initial_potential')
-        if initial is not None and initial.FILENAME_YAML not in initial.base.repository.list_object_names():
-            return f'initial_potential<{initial.pk}> has no {initial.FILENAME_YAML} (pacemaker starts from the YAML)'
+        if initial is not None:
+            if initial.FILENAME_YAML not in initial.base.repository.list_object_names():
+                return (
+                    f'initial_potential<{initial.pk}> has no {initial.FILENAME_YAML} (pacemaker starts from the YAML)'
+                )
+            from aiida_mlip_autopipe.training.potential_file import load_potential_yaml, summarize_potential
+
+            source = f'initial_potential<{initial.pk}> {initial.FILENAME_YAML}'
+            try:
+                text = initial.base.repository.get_object_content(initial.FILENAME_YAML, mode='r')
+                summarize_potential(load_potential_yaml(text), source=source)
+            except ValueError as exc:
+                return str(exc) if source in str(exc) else f'{source}: {exc}'
         return None
 
     def _generate(self, folder: Any) -> tuple[Any, dict[str, Any]]:
@@ -231,7 +242,7 @@ class PacemakerCalculation(CalcJob):
         if 'initial_potential' in self.inputs:
             node = self.inputs.initial_potential
             initial_content = load_potential_yaml(node.base.repository.get_object_content(node.FILENAME_YAML))
-            summary = summarize_potential(initial_content)
+            summary = summarize_potential(initial_content, source=f'initial_potential<{node.pk}> {node.FILENAME_YAML}')
         generated = generate_input(
             config,
             statistics,

@@ -207,6 +207,8 @@ def generate_input(
         notes.append('reference energies taken from the initial potential')
     else:
         data['reference_energy'] = 'auto'
+        if mode is not None and initial is not None:
+            notes.append('the initial potential records no reference energies: reference_energy auto for this fit')
 
     document = {
         'seed': config.seed,

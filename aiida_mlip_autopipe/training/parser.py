@@ -110,7 +110,7 @@ class PacemakerParser(Parser):
 
         try:
             content = load_potential_yaml(yaml_path.read_text())
-            summary = summarize_potential(content)
+            summary = summarize_potential(content, source=calc.FILENAME_POTENTIAL)
         except (ValueError, OSError) as exc:
             self.out('metrics', orm.Dict(metrics))
             return self.exit_codes.ERROR_POTENTIAL_UNPARSABLE.format(filename=calc.FILENAME_POTENTIAL, error=exc)

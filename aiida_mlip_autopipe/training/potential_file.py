@@ -8,11 +8,12 @@ JSON string in ``metadata.reference_energy``.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ('PotentialSummary', 'load_potential_yaml', 'summarize_potential')
+__all__ = ('PotentialSummary', 'load_potential_yaml', 'parse_reference_energy', 'summarize_potential')
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,45 @@ def load_potential_yaml(text: str) -> dict[str, Any]:
     return content
 
 
-def summarize_potential(content: dict[str, Any]) -> PotentialSummary:
-    """Summary of a parsed B-basis potential (see :func:`load_potential_yaml`)."""
+def parse_reference_energy(raw: Any, source: str = 'the potential YAML') -> dict[str, float] | None:
+    """The reference energies of ``metadata.reference_energy`` (a JSON string or a mapping), or None when absent.
+
+    A block that is there but is not a mapping of element (or ``shift``) to a finite number
+    is an error naming ``source`` and the block: reading it as "no reference energies" would
+    silently switch the next fit to ``reference_energy: auto`` and shift every energy.
+    """
+    if raw is None or raw == '':
+        return None
+    block = f'{source}: metadata.reference_energy'
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise ValueError(f'{block} is not valid JSON ({exc}): {str(raw)[:120]!r}') from None
+    if not isinstance(parsed, dict) or not parsed:
+        raise ValueError(f'{block} must map elements (and "shift") to energies in eV, got {str(raw)[:120]!r}')
+    from aiida_mlip_autopipe.config.base import chemical_symbols
+
+    symbols = chemical_symbols()
+    reference: dict[str, float] = {}
+    for key, value in parsed.items():
+        if str(key) != 'shift' and str(key) not in symbols:
+            raise ValueError(f'{block} has the key {key!r}, which is neither an element nor "shift"')
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f'{block}[{key}] = {value!r} is not a number (eV)') from None
+        if not math.isfinite(number):
+            raise ValueError(f'{block}[{key}] = {value!r} is not a finite number (eV)')
+        reference[str(key)] = number
+    return reference
+
+
+def summarize_potential(content: dict[str, Any], source: str = 'the potential YAML') -> PotentialSummary:
+    """Summary of a parsed B-basis potential (see :func:`load_potential_yaml`).
+
+    ``source`` names the file in errors (a malformed reference-energy block is one, see
+    :func:`parse_reference_energy`).
+    """
     elements: set[str] = set()
     cutoffs = []
     functions: Counter[str] = Counter()
@@ -56,14 +94,7 @@ def summarize_potential(content: dict[str, Any]) -> PotentialSummary:
         if len(names) <= 2 and 'rcutij' in block:
             cutoffs.append(float(block['rcutij']))
         functions[names[0]] += len(block.get('nbody') or [])
-    reference = None
-    raw = (content.get('metadata') or {}).get('reference_energy')
-    if raw:
-        try:
-            parsed = json.loads(raw) if isinstance(raw, str) else dict(raw)
-            reference = {str(k): float(v) for k, v in parsed.items()}
-        except (TypeError, ValueError):
-            reference = None
+    reference = parse_reference_energy((content.get('metadata') or {}).get('reference_energy'), source)
     return PotentialSummary(
         elements=sorted(elements),
         cutoff=max(cutoffs) if cutoffs else None,
