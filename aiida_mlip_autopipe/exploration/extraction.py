@@ -65,6 +65,10 @@ __all__ = (
 )
 
 
+#: Most periodic images of a frame searched for the atoms of one box (a strongly sheared or thin cell needs more).
+MAX_IMAGE_SHIFTS = 20_000
+
+
 @dataclass(frozen=True)
 class ExtractionSettings:
     """The numbers extraction needs (from :meth:`aiida_mlip_autopipe.exploration.config.ExtractionConfig.settings`)."""
@@ -177,6 +181,7 @@ def cut_environment(
     buffer: float,
     min_distance_factor: float = 0.7,
     max_extension: float = 2.0,
+    why: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """The orthorhombic periodic box around ``centres`` (see the module docstring), or ``None``.
 
@@ -188,7 +193,9 @@ def cut_environment(
     the sum of covalent radii lose the atom farther from the centres.
 
     ``None`` means the frame is too small for the box: some atom would appear in it twice
-    (the box would meet its own periodic image); keep the frame whole then.
+    (the box would meet its own periodic image), or filling the box would take more than
+    ``MAX_IMAGE_SHIFTS`` periodic images of a strongly sheared or thin cell; keep the frame
+    whole then. The reason is appended to ``why`` when it is given.
     Returns ``atoms`` (ase.Atoms), ``source_indices``, ``core_mask``, ``centres_in_box``,
     ``removed_at_seam``, ``lengths`` and ``seam_min_distance``.
     """
@@ -211,7 +218,9 @@ def cut_environment(
     frac_atoms = np.linalg.solve(cell.T, atoms.positions.T).T
     lo = np.floor(frac_corners.min(axis=0) - frac_atoms.max(axis=0)).astype(int)
     hi = np.ceil(frac_corners.max(axis=0) - frac_atoms.min(axis=0)).astype(int)
-    if np.prod(hi - lo + 1) > 20_000:
+    if (count := int(np.prod(hi - lo + 1))) > MAX_IMAGE_SHIFTS:
+        if why is not None:
+            why.append(f'the box would need {count} image shifts of the frame, more than {MAX_IMAGE_SHIFTS}')
         return None
     shifts = np.array(
         [[i, j, k] for i in range(lo[0], hi[0] + 1) for j in range(lo[1], hi[1] + 1) for k in range(lo[2], hi[2] + 1)]
@@ -241,7 +250,10 @@ def cut_environment(
         density = len(box) / box.get_volume()
         return abs(density / frame_density - 1.0) + max(0.0, cutoff - shortest) / cutoff
 
+    own_image = 'the box would meet its own image'
     if fill(minimum) is None:
+        if why is not None:
+            why.append(own_image)
         return None
     # The seam should look like the frame: its density and its nearest-neighbour distance.
     frame_density = len(atoms) / atoms.get_volume()
@@ -262,6 +274,8 @@ def cut_environment(
             lengths[axis] = minimum[axis] + best[1]
     filled = fill(lengths)
     if filled is None:
+        if why is not None:
+            why.append(own_image)
         return None
     positions, atom_index = filled
 
@@ -362,10 +376,12 @@ def environments_from_frame(
         return whole(f'{len(atoms)} atoms <= max_atoms {settings.max_atoms}')
     environments: list[Environment] = []
     for group in cluster_centres(atoms, centres, settings.merge_distance):
-        cut = cut_environment(atoms, group, settings.core_radius, settings.buffer, settings.min_distance_factor)
+        why: list[str] = []
+        cut = cut_environment(
+            atoms, group, settings.core_radius, settings.buffer, settings.min_distance_factor, why=why
+        )
         if cut is None or len(cut['atoms']) >= len(atoms):
-            why = 'the frame is smaller than its cut-out' if cut is not None else 'the box would meet its own image'
-            return whole(why)
+            return whole('the frame is smaller than its cut-out' if cut is not None else why[0])
         n = len(cut['atoms'])
         if n > settings.max_box_atoms:
             report.append(

@@ -201,3 +201,33 @@ def test_seed_only_orders_equal_gamma():
     first = select_environments(envs, _settings(duplicate_threshold=0.0), 3)[0]
     second = select_environments(envs, _settings(duplicate_threshold=0.0), 3)[0]
     assert [e.centre_indices for e in first] == [e.centre_indices for e in second]
+
+
+def test_fallback_says_the_image_search_was_too_large_not_that_the_box_meets_itself():
+    """A 216-atom crystal written in a strongly sheared (equivalent) cell: the box would fit, but filling it
+    would take more than 20 000 image shifts. The report says so; before, it said "the box would meet its
+    own image", which is false for this frame and sends the reader after the wrong setting."""
+    from aiida_mlip_autopipe.exploration.extraction import MAX_IMAGE_SHIFTS
+
+    frame = bulk('Si', 'diamond', a=5.43, cubic=True).repeat(3)
+    cell = frame.cell.array.copy()
+    sheared = frame.copy()
+    sheared.set_cell([cell[0], cell[1] + 20 * cell[0], cell[2] + 20 * cell[1]], scale_atoms=False)
+    sheared.wrap()
+    assert np.linalg.det(sheared.cell.array) == pytest.approx(np.linalg.det(cell))  # the same lattice
+
+    why: list[str] = []
+    assert cut_environment(sheared, [0], CORE, BUFFER, why=why) is None
+    assert len(why) == 1 and 'image shifts' in why[0] and f'more than {MAX_IMAGE_SHIFTS}' in why[0]
+    gamma = np.full(len(sheared), 0.5)
+    gamma[0] = 5.0
+    envs, report = environments_from_frame(sheared, gamma, _settings())
+    assert [e.mode for e in envs] == ['whole-frame']
+    assert 'image shifts' in report[0]['decision']
+    assert 'own image' not in report[0]['decision']
+
+    # The 216-atom cubic cell (16.3 Å) holds the 14 Å box; a 64-atom one (10.9 Å) meets itself: that is said.
+    assert cut_environment(frame, [0], CORE, BUFFER) is not None
+    why = []
+    assert cut_environment(_frame(repeat=2), [0], CORE, BUFFER, why=why) is None
+    assert why == ['the box would meet its own image']
