@@ -3,6 +3,12 @@
 Both directions keep energy, forces, stress, the per-atom force weights and the
 provenance keys of every frame (``source_uuid`` and friends), so a set exported for a
 fit, or to another MLIP code, can always be traced back to the DFT runs that made it.
+
+Stress goes out only for frames periodic in all three directions: the stress of a slab
+or a molecule is the virial of the atoms divided by the volume of a box that is mostly
+vacuum, a number that depends on the vacuum chosen and means nothing to a fit (issue 16).
+The frames keep their periodicity (``pbc``), so pacemaker's neighbour lists see no periodic
+images across the vacuum either.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ __all__ = (
     'frames_to_dataframe',
     'read_extxyz',
     'read_pacemaker_dataset',
+    'stress_is_meaningful',
     'write_extxyz',
     'write_pacemaker_dataset',
 )
@@ -27,6 +34,11 @@ __all__ = (
 #: Pacemaker's weight columns: per structure (energy) and per atom (forces).
 ENERGY_WEIGHT_COLUMN = 'w_energy'
 FORCE_WEIGHT_COLUMN = 'w_forces'
+
+
+def stress_is_meaningful(atoms: Any) -> bool:
+    """Whether a frame's stress may be fitted: only when it is periodic in all three directions."""
+    return bool(np.all(atoms.pbc))
 
 
 def _labels(atoms: Any) -> dict[str, Any]:
@@ -40,7 +52,8 @@ def frames_to_dataframe(frames: Sequence[Any], weights: bool = True) -> Any:
     """Pacemaker's DataFrame from labelled ASE frames.
 
     Columns: ``name, ase_atoms, energy, energy_corrected, forces`` (what pacemaker
-    reads), ``stress`` where known (eV/Å³, ASE Voigt order; pacemaker ignores it),
+    reads), ``stress`` where known and meaningful (eV/Å³, ASE Voigt order; periodic frames
+    only, see :func:`stress_is_meaningful`),
     every key of ``FRAME_INFO_KEYS`` present in any frame, and with ``weights``
     pacemaker's ``w_energy`` (1 per structure) and ``w_forces`` (the frame's per-atom
     ``force_weight``, else 1). Pacemaker uses these two columns as given and
@@ -67,7 +80,9 @@ def frames_to_dataframe(frames: Sequence[Any], weights: bool = True) -> Any:
             'energy': energy,
             'energy_corrected': energy,
             'forces': np.asarray(results['forces'], dtype=float).reshape(len(atoms), 3),
-            'stress': np.asarray(results['stress'], dtype=float) if 'stress' in results else None,
+            'stress': np.asarray(results['stress'], dtype=float)
+            if 'stress' in results and stress_is_meaningful(atoms)
+            else None,
         }
         for key in info_keys:
             row[key] = atoms.info.get(key)
@@ -140,13 +155,26 @@ def read_pacemaker_dataset(path: str | Path) -> list[Any]:
 
 
 def write_extxyz(frames: Sequence[Any], path: str | Path) -> Path:
-    """Write labelled frames to an extended XYZ file (energy, forces, stress, info keys, force weights)."""
+    """Write labelled frames to an extended XYZ file (energy, forces, stress, info keys, force weights).
+
+    Slabs and molecules go out without stress (:func:`stress_is_meaningful`), so that another
+    code fitting stress never sees theirs.
+    """
+    from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
     path = Path(path)
+    written = []
     for atoms in frames:
-        _labels(atoms)
-    write(path, list(frames), format='extxyz')
+        results = _labels(atoms)
+        if 'stress' in results and not stress_is_meaningful(atoms):
+            bare = atoms.copy()
+            kept = {k: v for k, v in results.items() if k in ('energy', 'forces', 'free_energy')}
+            bare.calc = SinglePointCalculator(bare, **kept)
+            written.append(bare)
+        else:
+            written.append(atoms)
+    write(path, written, format='extxyz')
     return path
 
 
