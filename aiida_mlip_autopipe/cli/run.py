@@ -75,9 +75,17 @@ def cmd_run(config_file, protocol, daemon, continue_from, screening_model):
 
 
 def _ensure_daemon() -> None:
-    from aiida.engine.daemon.client import get_daemon_client
+    import sys
+    from pathlib import Path
 
-    client = get_daemon_client()
+    from aiida.engine.daemon import client as daemon_client
+
+    verdi = Path(sys.executable).parent / 'verdi'
+    if daemon_client.VERDI_BIN is None and verdi.is_file():
+        # A virtual environment used without activating it (`.venv/bin/aiida-mlip-autopipe run --daemon`):
+        # AiiDA looks for `verdi` on PATH only; the one beside this Python is the right one.
+        daemon_client.VERDI_BIN = str(verdi)
+    client = daemon_client.get_daemon_client()
     if not client.is_daemon_running:
         click.echo('Starting the AiiDA daemon (verdi daemon start).')
         client.start_daemon(number_workers=1)

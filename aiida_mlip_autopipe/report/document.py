@@ -70,6 +70,9 @@ def write_report(run: RunData, folder: str | Path) -> Path:
         path = function(run, folder / name)
         if path is not None:
             made.append((name, caption))
+    provenance_note = _provenance_figure(run, folder)
+    if provenance_note is None:
+        made.insert(0, ('provenance.png', PROVENANCE_CAPTION))
     lines = [f'# Active-learning run {run.label} (PK {run.pk})', '', '```text', status_table(run), '```', '']
     if run.validation:
         lines += ['## Validation of the final potential', '']
@@ -117,19 +120,43 @@ def write_report(run: RunData, folder: str | Path) -> Path:
         lines += ['## Figures', '']
         for name, caption in made:
             lines += [f'![{caption}]({name})', '', f'*{caption}*', '']
+    if provenance_note is not None:
+        lines += [f'The provenance figure was not drawn: {provenance_note}.', '']
     lines += [
         '## Look further',
         '',
         '```console',
         f'verdi process report {run.pk}',
         f'verdi process show {run.pk}',
-        f'verdi node graph generate {run.pk}',
+        '# every node of the run (thousands for a real run: minutes to lay out, a large file)',
+        f'verdi node graph generate {run.pk} -f svg -O provenance-full.svg --process-out --process-in',
         f'verdi archive create run-{run.pk}.aiida -N {run.pk}',
         '```',
     ]
     path = folder / 'report.md'
     path.write_text('\n'.join(lines) + '\n')
     return path
+
+
+PROVENANCE_CAPTION = (
+    'Provenance: every step the run called, with its PK, grouped by generation; an arrow is an output of '
+    'one step used as an input of the next (dashed: from an earlier generation). Source: provenance.dot.'
+)
+
+
+def _provenance_figure(run: RunData, folder: Path) -> str | None:
+    """Draw ``provenance.png`` (and its ``provenance.dot``); ``None`` when drawn, else why not."""
+    import subprocess
+
+    from aiida import orm
+
+    from aiida_mlip_autopipe.report.provenance import write_provenance_png
+
+    try:
+        write_provenance_png(orm.load_node(run.pk), folder / 'provenance.png')
+    except (FileNotFoundError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None
 
 
 _PHASES = ('generation', 'screening', 'selection', 'dft', 'merge', 'training', 'md_setup', 'md', 'extraction')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -25,8 +26,17 @@ def _write(tmp_path, data):
 def test_help_lists_commands(runner):
     result = runner.invoke(cmd_root, ['--help'])
     assert result.exit_code == 0
-    for command in ('setup', 'validate', 'schema'):
-        assert command in result.output
+    for command in ('setup', 'validate', 'schema', 'run', 'status', 'report', 'export'):
+        assert re.search(rf'^\s+{command}\s', result.output, re.MULTILINE), command
+
+
+def test_export_help_lists_its_formats(runner):
+    from aiida_mlip_autopipe.cli.run import cmd_export
+
+    (option,) = [p for p in cmd_export.params if p.name == 'fmt']
+    result = runner.invoke(cmd_root, ['export', '--help'])
+    assert result.exit_code == 0, result.output
+    assert f'--format [{"|".join(option.type.choices)}]' in result.output
 
 
 def test_validate_typo_names_key_and_suggestion(runner, tmp_path, aiida_profile):
