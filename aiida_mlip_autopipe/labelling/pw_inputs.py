@@ -2,6 +2,24 @@
 
 Pure functions of the config and the structure (plus the pseudopotentials' valence), so
 every choice that goes into a label can be unit-tested without running pw.x.
+
+Slabs and molecules (issue 16) are labelled in the periodic box pw.x always uses, with the
+settings their periodicity (``StructureData.pbc``) calls for, from :func:`structure_settings`:
+
+- **molecule** (``pbc`` all False): Γ only (``K_POINTS gamma``, pw.x's real-wavefunction
+  "gamma tricks", about half the cost of a 1×1×1 mesh), ``assume_isolated = 'mt'`` and no stress.
+  Martyna–Tuckerman removes the interaction of the molecule with its periodic images from the
+  energy *and* the potential, so forces stay the derivative of the energy; Makov–Payne only
+  corrects the printed energy (and only in cubic boxes), which would leave energies and forces
+  of a label inconsistent. MT needs the box about twice the size of the molecule's charge
+  density, which a vacuum of 4 Å or more per side gives small molecules. pw.x itself skips the
+  stress of an isolated system ("not meaningful");
+- **surface** (``pbc`` = True, True, False): one k-point along the normal whatever the vacuum
+  (aiida-quantumespresso's ``kpoints_distance`` mesh puts 1 on non-periodic axes), the in-plane
+  mesh from the spacing, no stress (the box is mostly vacuum), and no ``assume_isolated``: the
+  slabs made here are neutral and symmetric, whose images along the normal interact only
+  through the vacuum; a polar slab would need a dipole correction;
+- **bulk**: the template unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +33,10 @@ from aiida import orm
 
 from aiida_mlip_autopipe.labelling.config import DFTConfig
 
-__all__ = ('pw_overrides', 'reference_structure', 'smearing_bands')
+__all__ = ('ISOLATED_CORRECTION', 'pw_overrides', 'reference_structure', 'smearing_bands', 'structure_settings')
+
+#: ``assume_isolated`` of a molecule's label (see the module docstring for why not makov-payne).
+ISOLATED_CORRECTION = 'mt'
 
 
 def pw_overrides(dft: Mapping[str, Any], elements: list[str]) -> dict[str, Any]:
@@ -78,3 +99,28 @@ def smearing_bands(structure: orm.StructureData, pseudos: Mapping[str, Any]) -> 
     electrons = sum(pseudos[site.kind_name].z_valence for site in structure.sites)
     occupied = math.ceil(electrons / 2)
     return max(math.ceil(1.5 * occupied), occupied + 8)
+
+
+def structure_settings(
+    structure: orm.StructureData, parameters: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any], list[int] | None]:
+    """The pw.x ``parameters`` and ``settings`` of a label of ``structure``, and its k-point mesh if fixed.
+
+    Returns copies of ``parameters`` and ``settings`` adapted to the kind of structure (see the
+    module docstring) and ``[1, 1, 1]`` for a molecule (Γ, with ``GAMMA_ONLY`` in the settings),
+    else ``None`` (the mesh follows ``kpoints_distance``, one point along non-periodic axes).
+    Values the user set in ``parameters`` for ``assume_isolated`` are kept.
+    """
+    from aiida_mlip_autopipe.candidates.kinds import kind_of
+
+    parameters = copy.deepcopy(dict(parameters))
+    settings = copy.deepcopy(dict(settings or {}))
+    kind = kind_of(structure.pbc)
+    if kind == 'bulk':
+        return parameters, settings, None
+    parameters.setdefault('CONTROL', {})['tstress'] = False
+    if kind == 'surface':
+        return parameters, settings, None
+    parameters.setdefault('SYSTEM', {}).setdefault('assume_isolated', ISOLATED_CORRECTION)
+    settings['GAMMA_ONLY'] = True
+    return parameters, settings, [1, 1, 1]
