@@ -37,6 +37,10 @@ every periodic image of the frame's atoms that falls inside it. Why this box:
   overlapping atoms. Pairs that do not cross the seam are the frame's own and are never
   touched, however short (an uncertain environment may well be compressed).
 
+Slabs and clusters (a vacuum gap of at least ``core_radius`` along the normal, or along every
+direction) are cut by :mod:`~aiida_mlip_autopipe.exploration.isolated` instead: no periodic image
+across the vacuum, whole molecules, the slab's full thickness.
+
 A "smallest supercell-like cell" (a sub-supercell of the MD cell) would make the seam
 nearly perfect for crystals, but needs the primitive lattice of a frame that has melted,
 sheared or been rescaled by NPT, and fails for liquids and defects; the orthorhombic box
@@ -348,6 +352,12 @@ def environments_from_frame(
     if len(selected) == 0:
         return [], [{'source': source, 'frame': frame_index, 'decision': 'no atom above threshold'}]
     centres = [int(i) for i in selected[np.argsort(-gamma[selected], kind='stable')]]
+    # issue 16: a slab or cluster (a vacuum gap of a cutoff or more) is cut without periodic images across it.
+    from aiida_mlip_autopipe.exploration.isolated import environments_of_isolated, isolated_frame
+
+    isolated = isolated_frame(atoms, settings.core_radius)
+    if isolated is not None:
+        return environments_of_isolated(isolated, gamma, centres, settings, frame_index, source, step)
 
     def whole(reason: str) -> tuple[list[Environment], list[dict[str, Any]]]:
         n = len(atoms)
