@@ -23,6 +23,7 @@ __all__ = (
     'scoring_inputs',
     'screening_inputs',
     'selection_inputs',
+    'untrained_basis_section',
     'validation_md_inputs',
     'validation_md_settings',
 )
@@ -177,6 +178,16 @@ def scoring_inputs(
     )
 
 
+def untrained_basis_section(cfg: Any) -> dict[str, Any]:
+    """The pacemaker ``potential:`` section of the fit settings, for D-optimal selection before the first fit.
+
+    Only the basis functions matter for the projections, not fitted coefficients.
+    """
+    from aiida_mlip_autopipe.training.input import _potential_section
+
+    return _potential_section(cfg.training, sorted(cfg.target.elements), {})
+
+
 def selection_inputs(
     cfg: Any,
     generation: int,
@@ -184,20 +195,26 @@ def selection_inputs(
     candidates: Mapping[str, orm.StructureData],
     n_select: int,
     labelled: orm.Data | None,
+    potential: orm.Data | None = None,
 ) -> dict[str, Any]:
-    """The ``SelectionCalculation`` of a generation: ``n_select`` picks, aware of ``labelled``."""
+    """The ``SelectionCalculation`` of a generation: ``n_select`` picks, aware of ``labelled`` and the potential."""
     from aiida_mlip_autopipe.selection.job import selection_settings
 
+    settings = selection_settings(cfg)
+    if cfg.selection.method == 'doptimal' and potential is None:
+        settings = orm.Dict({**settings.get_dict(), 'basis': untrained_basis_section(cfg)})
     inputs = _job(
         code,
         f'select_gen{generation:02d}',
         structures=dict(candidates),
         n=orm.Int(n_select),
         seed=orm.Int(cfg.seed + generation),
-        settings=selection_settings(cfg),
+        settings=settings,
     )
     if labelled is not None:
         inputs['labelled'] = labelled
+    if potential is not None and cfg.selection.method == 'doptimal':
+        inputs['potential'] = potential
     return inputs
 
 

@@ -110,7 +110,7 @@ class SelectionSteps:
         self._stop(stop_rules.Decision('error', message), exit_code)
 
     def run_selection(self):
-        """Pick the batch to label (farthest point sampling on SOAP), aware of what is already labelled."""
+        """Pick the batch to label (D-optimal on the ACE basis, or FPS on SOAP), aware of what is already labelled."""
         from aiida_mlip_autopipe.selection.job import SelectionCalculation
 
         if self._ended() or not self.ctx.screened:
@@ -118,7 +118,13 @@ class SelectionSteps:
         g = self.ctx.generation
         self._phase('selection')
         inputs = children.selection_inputs(
-            self.cfg, g, self.inputs.codes.selection, self.ctx.screened, self.ctx.n_select, self.ctx.training_set
+            self.cfg,
+            g,
+            self.inputs.codes.selection,
+            self.ctx.screened,
+            self.ctx.n_select,
+            self.ctx.training_set,
+            self.ctx.potential,
         )
         job = self.submit(SelectionCalculation, **inputs)
         self.report(
@@ -142,7 +148,13 @@ class SelectionSteps:
         picked = set(self.ctx.selected)
         self.ctx.pool = {key: node for key, node in {**self.ctx.pool, **self.ctx.screened}.items() if key not in picked}
         record['selected'] = len(self.ctx.selected)
-        self.report(f'generation {g}: selected {len(self.ctx.selected)} by farthest point sampling')
+        method = {'fps': 'farthest point sampling on SOAP', 'doptimal': 'D-optimality on the ACE basis'}
+        summary = job.outputs.selection.get_dict()
+        self.report(
+            f'generation {g}: selected {len(self.ctx.selected)} by {method[summary["method"]]}'
+            + (f' ({summary["start"]})' if summary.get('start') else '')
+            + (f'; stopped: {summary["stopped"]}' if summary.get('stopped') else '')
+        )
         if not self.ctx.selected:
             self._nothing_to_label()
         return None

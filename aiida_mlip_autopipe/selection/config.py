@@ -27,14 +27,28 @@ class DescriptorConfig(Section):
 
 
 class SelectionConfig(Section):
-    """Farthest point sampling on SOAP, aware of what is already labelled."""
+    """Which candidates are labelled: D-optimal on ACE's basis, or farthest point sampling on SOAP."""
 
     code: str = job_code_field('selection')
     n_select: int = Field(default=8, ge=1, le=100_000, description='Candidates labelled per generation.')
+    method: Literal['doptimal', 'fps'] = Field(
+        default='doptimal',
+        description="'doptimal': pick the candidates that most enlarge the current potential's active set (largest "
+        'extrapolation grade, one at a time, each pick joining the active set before the next; before the first '
+        "fit, MaxVol on an untrained basis of the fit settings). 'fps': farthest point sampling on SOAP "
+        '(`descriptor`) from the labelled set.',
+    )
+    min_gamma: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="'doptimal' stops picking when every remaining candidate has an extrapolation grade at or below "
+        'this: inside what the potential knows, its label would not enlarge the active set.',
+    )
     duplicate_distance: float = Field(
         default=0.0,
         ge=0,
-        description='Selection stops picking when the farthest remaining candidate is within this descriptor '
+        description="'fps' stops picking when the farthest remaining candidate is within this descriptor "
         'distance of the known set (duplicates are never selected); 0 skips exact duplicates only.',
     )
     descriptor: DescriptorConfig = Field(default_factory=DescriptorConfig)

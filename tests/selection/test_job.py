@@ -27,7 +27,7 @@ def _selection(**selection) -> orm.Dict:
     config = parse_config(
         {
             'target': {'elements': ['Si'], 'prototype': 'diamond'},
-            'selection': {'descriptor': {'r_cut': 4.0, 'n_max': 4, 'l_max': 3}, **selection},
+            'selection': {'method': 'fps', 'descriptor': {'r_cut': 4.0, 'n_max': 4, 'l_max': 3}, **selection},
         }
     )
     return selection_settings(config)
@@ -120,7 +120,7 @@ def test_alloy_pipeline_generate_screen_select(python_code, model, pool_size):
                 'max_candidates': pool_size,
             },
             'screening': {'model': str(MODEL) if model == 'mace' else 'chgnet'},
-            'selection': {'n_select': 5, 'descriptor': {'r_cut': 4.5, 'n_max': 4, 'l_max': 3}},
+            'selection': {'method': 'fps', 'n_select': 5, 'descriptor': {'r_cut': 4.5, 'n_max': 4, 'l_max': 3}},
         }
     )
     seed = orm.Int(config.seed)
@@ -167,3 +167,102 @@ def test_alloy_pipeline_generate_screen_select(python_code, model, pool_size):
         assert orm.load_node(source).creator.uuid == gen_node.uuid
     origins = {node.base.extras.get('origin') for node in selected['structures'].values()}
     assert origins <= {'sqs', 'strain', 'rattle', 'antisite', 'interstitial'}
+
+
+SI_TINY = FIXTURES / 'potentials' / 'si_tiny'
+
+
+def _strained_pool(count: int = 12) -> dict[str, orm.StructureData]:
+    """8-atom Si cells from -8 % to +8 % linear strain, some rattled: the tiny potential knows only the middle."""
+    rng = np.random.default_rng(3)
+    base = bulk('Si', 'diamond', a=5.40, cubic=True)
+    pool = {}
+    for i, strain in enumerate(np.linspace(-0.08, 0.08, count)):
+        atoms = base.copy()
+        atoms.set_cell(base.cell * (1 + strain), scale_atoms=True)
+        atoms.positions += rng.normal(0, 0.03 * (i % 3), atoms.positions.shape)
+        pool[f's{i:02d}'] = candidate_node(atoms, 'strain', 0).store()
+    return pool
+
+
+def _doptimal(**selection) -> orm.Dict:
+    config = parse_config(
+        {
+            'target': {'elements': ['Si'], 'prototype': 'diamond'},
+            'selection': {'method': 'doptimal', **selection},
+            'training': {'functions_per_element': 16},
+        }
+    )
+    return selection_settings(config)
+
+
+@pytest.fixture
+def si_potential(aiida_profile):
+    from aiida_mlip_autopipe.data.potential import AcePotentialData
+
+    return AcePotentialData.from_files(
+        SI_TINY / 'potential.yaml', SI_TINY / 'potential.yace', SI_TINY / 'potential.asi'
+    ).store()
+
+
+def test_doptimal_picks_what_the_potential_extrapolates_on_and_scores_every_candidate(python_code, si_potential):
+    pool = _strained_pool()
+    twin = pool['s00'].get_ase()
+    pool['s00_twin'] = candidate_node(twin, 'strain', 0).store()
+    outputs, node = _select(
+        python_code, settings=_doptimal(), seed=orm.Int(0), n=orm.Int(4), structures=pool, potential=si_potential
+    )
+    selection = outputs['selection'].get_dict()
+    assert selection['method'] == 'doptimal' and selection['start'] == 'potential'
+    records = selection['candidates']
+    # Every candidate has a score, picked or not.
+    assert all(r['gamma'] is not None and r['gamma_after'] is not None for r in records.values())
+    order = selection['order']
+    assert 1 <= len(order) <= 4
+    # The first pick is the candidate the potential extrapolates on most.
+    assert records[order[0]]['gamma'] == max(r['gamma'] for r in records.values())
+    assert selection['scores'][0] == pytest.approx(records[order[0]]['gamma'])
+    # Picking grows the active set: the picks interpolate afterwards, and a twin of a pick is never picked too.
+    for key in order:
+        assert records[key]['gamma_after'] <= 1.01
+    assert not {'s00', 's00_twin'} <= set(order)
+    # The strained extremes are what the potential does not know; the unstrained middle is not picked first.
+    assert order[0] in {'s00', 's00_twin', 's10', 's11'}
+    assert {'potential'} <= {link.link_label for link in node.base.links.get_incoming().all()}
+    assert outputs['structures'][order[0]].base.attributes.get('selection')['gamma'] == records[order[0]]['gamma']
+
+
+def test_doptimal_says_no_when_everything_interpolates(python_code, si_potential):
+    base = bulk('Si', 'diamond', a=5.40, cubic=True)
+    pool = {'ideal': candidate_node(base, 'bulk', 0).store()}
+    outputs, _ = _select(
+        python_code, settings=_doptimal(), seed=orm.Int(0), n=orm.Int(3), structures=pool, potential=si_potential
+    )
+    selection = outputs['selection'].get_dict()
+    assert selection['order'] == [] and selection['stopped'] == 'interpolating'
+    assert selection['candidates']['ideal']['verdict'] == 'interpolating'
+    assert 'structures' not in outputs
+
+
+def test_doptimal_cold_start_on_an_untrained_basis(python_code):
+    """Before the first fit: MaxVol over the candidates' atoms on the basis the fit will use."""
+    from aiida_mlip_autopipe.loop.children import untrained_basis_section
+
+    config = parse_config(
+        {
+            'target': {'elements': ['Si'], 'prototype': 'diamond'},
+            'selection': {'method': 'doptimal'},
+            'training': {'functions_per_element': 16},
+        }
+    )
+    settings = orm.Dict({**selection_settings(config).get_dict(), 'basis': untrained_basis_section(config)})
+    outputs, _ = _select(python_code, settings=settings, seed=orm.Int(0), n=orm.Int(3), structures=_strained_pool())
+    selection = outputs['selection'].get_dict()
+    assert selection['start'].startswith('untrained basis') and len(selection['order']) == 3
+    rows = {key: r['active_set_rows'] for key, r in selection['candidates'].items()}
+    # The active set has one row per basis function (rank-1 radial functions included); the picks hold the most.
+    assert sum(rows.values()) == selection['n_functions']['Si'] >= 16
+    picked = [rows[k] for k in selection['order']]
+    assert picked == sorted(picked, reverse=True) and min(picked) >= max(
+        r for k, r in rows.items() if k not in selection['order']
+    )
