@@ -258,7 +258,10 @@ def validation_line(data: Mapping[str, Any]) -> str:
     """The report line of a validation: E–V fits of ACE and DFT, phonons, the stability MD."""
     ev = data.get('ev', {})
     lines = []
-    if 'dft' in ev:
+    failed = [f'{who}: {ev[who]["fit_failed"]}' for who in ('ace', 'dft') if 'fit_failed' in ev.get(who, {})]
+    if failed:
+        lines.append('E–V ' + '; '.join(failed))
+    elif 'dft' in ev:
         lines.append(
             f'V0 ACE {ev["ace"]["v0"]:.3f} / DFT {ev["dft"]["v0"]:.3f} Å³/atom, '
             f'B ACE {ev["ace"]["bulk_modulus"]:.0f} / DFT {ev["dft"]["bulk_modulus"]:.0f} GPa'

@@ -77,9 +77,12 @@ def write_report(run: RunData, folder: str | Path) -> Path:
     if run.validation:
         lines += ['## Validation of the final potential', '']
         ev = run.validation.get('ev', {})
-        if 'ace' in ev:
+        for who in ('ace', 'dft'):
+            if 'fit_failed' in ev.get(who, {}):
+                lines.append(f'- E–V ({who.upper()}): {ev[who]["fit_failed"]}')
+        if 'bulk_modulus' in ev.get('ace', {}):
             lines.append(f'- E–V (ACE): V0 {ev["ace"]["v0"]:.3f} Å³/atom, B {ev["ace"]["bulk_modulus"]:.1f} GPa')
-        if 'dft' in ev:
+        if 'bulk_modulus' in ev.get('dft', {}) and 'lattice_ratio' in ev:
             lines.append(
                 f'- E–V (DFT): V0 {ev["dft"]["v0"]:.3f} Å³/atom, B {ev["dft"]["bulk_modulus"]:.1f} GPa; '
                 f'lattice constant ratio ACE/DFT {ev["lattice_ratio"]:.4f}'

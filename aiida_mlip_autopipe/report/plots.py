@@ -212,7 +212,7 @@ def plot_ev(run: RunData, path: Path) -> Path | None:
         ax.plot(vd, 1000 * (ed - ed.min()), 's--', label='DFT (pw.x)')
     ev = (run.validation or {}).get('ev', {})
     title = 'Energy–volume'
-    if 'dft' in ev:
+    if 'bulk_modulus' in ev.get('dft', {}) and 'bulk_modulus' in ev.get('ace', {}):
         title += f': B ACE {ev["ace"]["bulk_modulus"]:.0f} / DFT {ev["dft"]["bulk_modulus"]:.0f} GPa'
     ax.set(xlabel='volume (Å³/atom)', ylabel='E − E_min (meV/atom)', title=title)
     ax.legend(fontsize=8)

@@ -40,12 +40,22 @@ def to_atoms(phonopy_atoms: Any) -> Any:
     )
 
 
-def ev_fit(volumes: Any, energies: Any) -> dict[str, float]:
-    """Birch–Murnaghan fit: equilibrium volume (Å³/atom), energy (eV/atom), bulk modulus (GPa)."""
+def ev_fit(volumes: Any, energies: Any) -> dict[str, Any]:
+    """Birch–Murnaghan fit: equilibrium volume (Å³/atom), energy (eV/atom), bulk modulus (GPa).
+
+    A curve without a minimum inside the sampled volumes (a potential that is wrong there) gives
+    ``{'fit_failed': why}`` instead: a verdict, not a crash of the validation.
+    """
     from ase.eos import EquationOfState
 
-    eos = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos='birchmurnaghan')
-    v0, e0, b0 = eos.fit()
+    volumes = np.asarray(volumes, float)
+    eos = EquationOfState(volumes, np.asarray(energies, float), eos='birchmurnaghan')
+    try:
+        v0, e0, b0 = eos.fit(warn=False)
+    except (RuntimeError, ValueError) as exc:  # scipy found no parameters: a curve with no minimum
+        return {'fit_failed': f'no Birch-Murnaghan fit: {exc}'}
+    if not (volumes.min() <= v0 <= volumes.max()) or not b0 > 0:
+        return {'fit_failed': f'no energy minimum within the sampled volumes ({volumes.min():.2f}-{volumes.max():.2f})'}
     return {'v0': float(v0), 'e0': float(e0), 'bulk_modulus': float(b0 * EV_PER_A3_TO_GPA)}
 
 

@@ -118,6 +118,7 @@ def analyse_validation(
         curves.set_array('ev_dft_volumes', np.asarray(dft_v))
         curves.set_array('ev_dft', np.asarray(dft_e))
         ace, dft = result['ev']['ace'], result['ev']['dft']
+    if len(ev_frames) >= 4 and 'fit_failed' not in ace and 'fit_failed' not in dft:
         result['ev']['lattice_ratio'] = (ace['v0'] / dft['v0']) ** (1 / 3)
         result['ev']['bulk_modulus_error'] = ace['bulk_modulus'] - dft['bulk_modulus']
         # Energy differences only: both curves are shifted to their own minimum.
