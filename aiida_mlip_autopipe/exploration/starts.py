@@ -1,37 +1,136 @@
-"""Starting cells of the exploration MD, made by a calcfunction so each MD run links to its origin."""
+"""Starting cells of the exploration MD, made by a calcfunction so each MD run links to its origin.
+
+Every kind of base structure of the target gets its own start cells (issue 16):
+
+- **bulk**: a supercell of about ``exploration.supercell_atoms`` atoms (one SQS per start for
+  alloys, the ideal supercell otherwise: the runs then differ by their velocity seeds);
+- **surface**: the slab of a configured surface, repeated in-plane to about
+  ``exploration.supercell_atoms`` atoms, every layer free (none fixed: both faces are surfaces
+  the potential must learn, the thermostat keeps the slab from drifting, and a frozen bottom
+  would put atoms in a state neither DFT nor the potential samples);
+- **molecule**: a cluster of the largest ``molecule.cluster_sizes`` molecules (one molecule
+  when that is 1).
+
+Slabs and clusters run in a *padded periodic box*: ``boundary p p p`` with the vacuum of the
+candidates, at least ``cutoff / 2 + 1.5`` Å per side, so atoms never interact with a periodic
+image across it. Both LAMMPS programs (ML-PACE, and the ``mlip-autopipe-lammps`` driver, whose
+fix external supports only periodic boxes) run it unchanged; atoms that evaporate stay in the box
+(with ``boundary f`` LAMMPS would stop on lost atoms), and the box is the one pw.x labels. The
+start nodes are periodic (``pbc`` all True, as ``LammpsCalculation`` requires) and record the
+kind and the real periodicity in the attributes ``kind`` and ``periodic``; the extraction
+recognises slabs and clusters in the frames by their vacuum gaps. Keep the NPT ensemble for bulk
+targets: a barostat would collapse the vacuum.
+
+How many starts each kind gets: ``exploration.structures_per_generation`` split by
+``target.shares`` (equal shares without them), at least one per kind.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-__all__ = ('build_md_structures',)
+if TYPE_CHECKING:
+    from ase import Atoms
+
+__all__ = ('build_md_structures', 'md_start_cells', 'md_vacuum', 'starts_per_kind')
+
+
+def md_vacuum(vacuum: float, cutoff: float) -> float:
+    """Vacuum per side (Å) of a padded MD box: the configured one, at least ``cutoff / 2 + 1.5``.
+
+    Periodic images are then more than a cutoff plus 3 Å apart, which thermal vibrations of a
+    few tenths of an ångström do not close.
+    """
+    return max(float(vacuum), cutoff / 2 + 1.5)
+
+
+def starts_per_kind(kinds: list[str], shares: dict[str, float] | None, count: int) -> dict[str, int]:
+    """Start cells per kind: ``count`` split by ``shares`` (equal without), at least one each."""
+    if not kinds:
+        return {}
+    weights = {kind: shares.get(kind, 0.0) if shares else 1.0 / len(kinds) for kind in kinds}
+    return {kind: max(1, round(count * weight)) for kind, weight in weights.items()}
+
+
+def _padded(atoms: Atoms, vacuum: float) -> Atoms:
+    """``atoms`` (a slab or a cluster) in a periodic box with ``vacuum`` Å on each non-periodic side."""
+    from aiida_mlip_autopipe.candidates.molecules import box
+
+    if not atoms.pbc.any():
+        padded = box(atoms, vacuum)
+    else:
+        padded = atoms.copy()
+        z = padded.positions[:, 2]
+        cell = padded.cell.array.copy()
+        cell[2] = [0.0, 0.0, float(np.ptp(z)) + 2 * vacuum]
+        padded.set_cell(cell, scale_atoms=False)
+        padded.positions[:, 2] += vacuum - z.min()
+    padded.pbc = True
+    return padded
+
+
+def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> list[tuple[str, Atoms, str, list]]:
+    """``(name, atoms, kind, periodicity)`` of every start cell of one generation, bulk first.
+
+    ``atoms`` are periodic boxes (see the module docstring); ``periodicity`` is the kind's own.
+    """
+    from aiida_mlip_autopipe.candidates.builder import base_structures
+    from aiida_mlip_autopipe.candidates.kinds import PBC_OF_KIND
+    from aiida_mlip_autopipe.candidates.surfaces import in_plane_repeat
+    from aiida_mlip_autopipe.candidates.system_bases import cluster, slab_for
+
+    target = config.target
+    target_atoms = config.exploration.supercell_atoms
+    counts = starts_per_kind(target.kinds, target.shares, config.exploration.structures_per_generation)
+    cutoff = float(config.training.cutoff)
+    cells: list[tuple[str, Atoms, str, list]] = []
+    if 'bulk' in counts:
+        count = counts['bulk']
+        sized = target.model_copy(update={'supercell_atoms': [target_atoms]})
+        generator = config.generator.model_copy(
+            update={'sqs': config.generator.sqs.model_copy(update={'n_structures': count})}
+        )
+        candidates, _, _ = base_structures(sized, generator, int(seed) + 1000, structure)
+        for i in range(count):
+            candidate = candidates[i % len(candidates)]
+            cells.append((candidate.name, candidate.atoms, 'bulk', list(PBC_OF_KIND['bulk'])))
+    for i in range(counts.get('surface', 0)):
+        surface = target.surfaces[i % len(target.surfaces)]
+        one, _ = slab_for(target, surface, structure, repeat=(1, 1))
+        repeat = in_plane_repeat(one, target_atoms)
+        rng = np.random.default_rng([int(seed), 2000, i])
+        slab, _ = slab_for(target, surface, structure, repeat=repeat, rng=rng)
+        name = 'surface-' + ''.join(str(m) for m in surface.miller).replace('-', 'm') + f'-{len(slab)}'
+        cells.append((name, _padded(slab, md_vacuum(surface.vacuum, cutoff)), 'surface', list(PBC_OF_KIND['surface'])))
+    for i in range(counts.get('molecule', 0)):
+        spec = target.molecule
+        size = max(spec.cluster_sizes)
+        atoms = cluster(spec, size, np.random.default_rng([int(seed), 3000, i]))
+        name = f'cluster-{spec.name or "molecule"}-{size}'
+        cells.append((name, _padded(atoms, md_vacuum(spec.vacuum, cutoff)), 'molecule', list(PBC_OF_KIND['molecule'])))
+    return cells
 
 
 @calcfunction
 def build_md_structures(config: orm.Dict, seed: orm.Int, structure: orm.StructureData | None = None) -> dict:
-    """Supercells of the base structure with about ``exploration.supercell_atoms`` atoms.
+    """The start cells of the exploration MD (see the module docstring): namespace ``structures`` (``md0000``...).
 
-    Alloys get one SQS per ``exploration.structures_per_generation``; pure elements get
-    the ideal supercell (the MD runs differ by their velocity seeds). Returns the
-    namespace ``structures`` (``md0000``, ...).
+    Each node has the attributes ``origin`` (``md-start-<origin>``), ``kind`` and ``periodic``.
     """
-    from aiida_mlip_autopipe.candidates.builder import base_structures
     from aiida_mlip_autopipe.config import parse_config
 
     parsed = parse_config(config.get_dict())
-    count = parsed.exploration.structures_per_generation
-    target = parsed.target.model_copy(update={'supercell_atoms': [parsed.exploration.supercell_atoms]})
-    generator = parsed.generator.model_copy(
-        update={'sqs': parsed.generator.sqs.model_copy(update={'n_structures': count})}
-    )
     base = structure.get_ase() if structure is not None else None
-    candidates, _, _ = base_structures(target, generator, int(seed.value) + 1000, base)
     outputs = {}
-    for i in range(count):
-        candidate = candidates[i % len(candidates)]
-        node = orm.StructureData(ase=candidate.atoms)
-        node.label = f'md-start/{candidate.name}'
-        node.base.attributes.set('origin', f'md-start-{candidate.origin}')
+    for i, (name, atoms, kind, periodic) in enumerate(md_start_cells(parsed, int(seed.value), base)):
+        node = orm.StructureData(ase=atoms)
+        node.label = f'md-start/{name}'
+        node.base.attributes.set('origin', f'md-start-{name.split("-")[0]}')
+        node.base.attributes.set('kind', kind)
+        node.base.attributes.set('periodic', periodic)
         outputs[f'md{i:04d}'] = node
     return {'structures': outputs}

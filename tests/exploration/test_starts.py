@@ -1,0 +1,133 @@
+"""MD start cells of every kind (issue 16): bulk supercells, padded slabs and clusters, shares, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_mlip_autopipe.candidates.kinds import vacuum_gaps
+from aiida_mlip_autopipe.candidates.surfaces import atomic_planes
+from aiida_mlip_autopipe.config import parse_config
+from aiida_mlip_autopipe.exploration.starts import build_md_structures, md_start_cells, starts_per_kind
+
+SLAB = {'miller': [1, 0, 0], 'layers': 4, 'vacuum': 5.0}
+
+
+def _config(target, **exploration):
+    return parse_config({'target': target, 'exploration': exploration, 'training': {'cutoff': 5.0}})
+
+
+def test_bulk_only_starts_are_the_supercells_they_were():
+    cells = md_start_cells(_config({'elements': ['Si'], 'prototype': 'diamond'}, supercell_atoms=16), seed=3)
+    ((name, atoms, kind, periodic),) = cells
+    assert (name, kind, periodic, len(atoms)) == ('bulk-16', 'bulk', [True, True, True], 16)
+
+
+def test_slab_start_is_a_padded_periodic_box_of_about_the_md_size():
+    target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB], 'shares': {'surface': 1.0}}
+    ((name, atoms, kind, periodic),) = md_start_cells(_config(target, supercell_atoms=16), seed=0)
+    assert kind == 'surface' and periodic == [True, True, False]
+    assert atoms.pbc.all()  # LAMMPS runs it with boundary p p p
+    assert len(atoms) == 16 and len(atoms_planes := atomic_planes(atoms)) == 4
+    assert all(len(p) == 4 for p in atoms_planes)
+    # Images across the vacuum more than a cutoff (5 Å) plus 3 Å apart: they never interact.
+    assert vacuum_gaps(atoms)[2] == pytest.approx(10.0)
+    assert name == 'surface-100-16'
+
+
+def test_small_vacuum_is_widened_for_md():
+    target = {
+        'elements': ['Si'],
+        'prototype': 'diamond',
+        'surfaces': [{**SLAB, 'vacuum': 3.0}],
+        'shares': {'surface': 1.0},
+    }
+    ((_, atoms, _, _),) = md_start_cells(_config(target, supercell_atoms=8), seed=0)
+    assert vacuum_gaps(atoms)[2] == pytest.approx(2 * (5.0 / 2 + 1.5))
+
+
+def test_molecule_start_is_the_largest_cluster_in_a_padded_box():
+    target = {'elements': ['H', 'O'], 'molecule': {'name': 'H2O', 'cluster_sizes': [1, 4], 'vacuum': 4.0}}
+    ((name, atoms, kind, periodic),) = md_start_cells(_config(target), seed=1)
+    assert (name, kind, periodic) == ('cluster-H2O-4', 'molecule', [False, False, False])
+    assert atoms.pbc.all() and len(atoms) == 12
+    assert vacuum_gaps(atoms).min() >= 8.0 - 1e-9
+    again = md_start_cells(_config(target), seed=1)[0][1]
+    other = md_start_cells(_config(target), seed=2)[0][1]
+    assert np.array_equal(again.positions, atoms.positions)
+    assert not np.allclose(other.positions, atoms.positions)
+
+
+def test_starts_per_kind_follow_the_shares_at_least_one_each():
+    assert starts_per_kind(['bulk', 'surface'], None, 1) == {'bulk': 1, 'surface': 1}
+    assert starts_per_kind(['bulk', 'surface'], {'bulk': 0.25, 'surface': 0.75}, 4) == {'bulk': 1, 'surface': 3}
+    assert starts_per_kind(['bulk'], None, 3) == {'bulk': 3}
+    target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB, {**SLAB, 'miller': [1, 1, 1]}]}
+    cells = md_start_cells(_config(target, structures_per_generation=4), seed=0)
+    assert [kind for _, _, kind, _ in cells] == ['bulk', 'bulk', 'surface', 'surface']
+    assert [name.split('-')[1] for name, _, kind, _ in cells if kind == 'surface'] == ['100', '111']
+
+
+def test_calcfunction_records_kind_and_periodicity(aiida_profile):
+    target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB]}
+    config = _config(target, supercell_atoms=8)
+    outputs = build_md_structures(config=orm.Dict(config.to_dict()), seed=orm.Int(0))['structures']
+    assert sorted(outputs) == ['md0000', 'md0001']
+    bulk_node, slab_node = outputs['md0000'], outputs['md0001']
+    assert bulk_node.base.attributes.get('kind') == 'bulk'
+    assert slab_node.base.attributes.get('kind') == 'surface'
+    assert slab_node.base.attributes.get('periodic') == [True, True, False]
+    assert slab_node.base.attributes.get('origin') == 'md-start-surface'
+    assert slab_node.pbc == (True, True, True)
+
+
+@pytest.mark.integration
+def test_real_md_on_a_slab_and_its_frames_cut_as_slabs(codes_from_setup, python_code, si_tiny_lammps_potential):
+    """The tiny bulk-Si potential on a Si(100) slab start at 900 K: LAMMPS runs the padded box, the uncertain
+    surface frames come back as slab cut-outs (pbc True, True, False) with both faces."""
+    from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
+    from aiida_mlip_autopipe.exploration.extract_job import ExtractionCalculation
+
+    if 'lammps' not in codes_from_setup:
+        pytest.skip('mlip-autopipe-lammps is not installed')
+    target = {
+        'elements': ['Si'],
+        'prototype': 'diamond',
+        'lattice_constant': 5.43,
+        'surfaces': [{**SLAB, 'layers': 6}],
+        'shares': {'surface': 1.0},
+    }
+    config = parse_config(
+        {
+            'target': target,
+            'training': {'cutoff': 5.0},
+            'exploration': {'supercell_atoms': 24, 'n_steps': 300, 'gamma_lower': 1.5, 'gamma_upper': 50.0},
+        }
+    )
+    start = build_md_structures(config=orm.Dict(config.to_dict()), seed=orm.Int(0))['structures']['md0000']
+    builder = LammpsCalculation.get_builder()
+    builder.code = codes_from_setup['lammps']
+    builder.structure = start
+    builder.potential = si_tiny_lammps_potential
+    builder.settings = orm.Dict(config.exploration.md_settings(900.0, seed=5))
+    builder.metadata.options.max_wallclock_seconds = 600
+    _, md = run_get_node(builder)
+    assert md.exit_status == 0, md.exit_message
+    assert 'boundary        p p p' in md.base.repository.get_object_content('input.lammps')
+    summary = md.outputs.summary.get_dict()
+    assert summary['steps_run'] == 300 and summary['max_gamma'] > 1.5  # a bulk potential is unsure at a surface
+    frames = md.outputs.uncertain_frames
+    settings = orm.Dict(config.exploration.extraction.settings(5.0, 1.5, 0.1, generation=1))
+    results, extraction = run_get_node(
+        ExtractionCalculation, code=python_code, trajectories={'slab': frames}, settings=settings, seed=orm.Int(0)
+    )
+    assert extraction.is_finished_ok, extraction.exit_message
+    candidates = list(results['structures'].values())
+    assert candidates
+    for candidate in candidates:
+        assert candidate.pbc == (True, True, False)
+        z = np.asarray([site.position[2] for site in candidate.sites])
+        assert np.ptp(z) > 5.0  # the slab's full thickness (6 layers, 6.8 Å), not a 2R box
+        assert candidate.cell[2][2] - np.ptp(z) > 8.0  # with its vacuum
