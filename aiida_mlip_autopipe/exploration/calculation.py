@@ -18,6 +18,7 @@ from aiida.common.folders import Folder
 from aiida.engine import CalcJob
 
 from aiida_mlip_autopipe.common.errors import validation_messages
+from aiida_mlip_autopipe.common.walltime import WALLTIME_MARKER, needs_watchdog, stop_watchdog_text, watchdog_text
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 
 __all__ = ('LammpsCalculation',)
@@ -153,6 +154,12 @@ class LammpsCalculation(CalcJob):
             message='The LAMMPS program refused the input: {message}',
         )
         spec.exit_code(
+            403,
+            'ERROR_OUT_OF_WALLTIME',
+            message='The MD was stopped at the wall-time limit at step {step} of {requested} ({reason}); the outputs '
+            'up to there are attached (summary.walltime_reached).',
+        )
+        spec.exit_code(
             410,
             'ERROR_GAMMA_ALWAYS_ZERO',
             message='Max gamma is exactly 0 in all {samples} samples: the active set was not loaded, so the run '
@@ -207,7 +214,11 @@ class LammpsCalculation(CalcJob):
         calcinfo = CalcInfo()
         calcinfo.codes_info = [codeinfo]
         calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [self.FILENAME_LOG, self.FILENAME_STDOUT]
+        calcinfo.retrieve_list = [self.FILENAME_LOG, self.FILENAME_STDOUT, WALLTIME_MARKER]
+        limit = needs_watchdog(self.node.computer, self.inputs.metadata.options)
+        if limit is not None:
+            calcinfo.prepend_text = watchdog_text(limit)
+            calcinfo.append_text = stop_watchdog_text()
         # The dump becomes the uncertain_frames TrajectoryData; no need to keep the text too.
         calcinfo.retrieve_temporary_list = [self.FILENAME_DUMP]
         return calcinfo

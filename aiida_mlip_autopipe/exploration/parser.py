@@ -4,6 +4,10 @@ The same files come back from LAMMPS with ML-PACE and from ``mlip-autopipe-lammp
 ``log.lammps`` (thermo table with ``c_max_gamma``, the ``fix halt`` message, errors) and
 ``gamma.dump`` (frames whose max gamma reached ``gamma_lower``, with per-atom gamma).
 
+A run stopped at its wall-time limit (the scheduler, or the job script's watchdog on
+``core.direct``: :mod:`aiida_mlip_autopipe.common.walltime`) exits 403 with its outputs and
+``summary.walltime_reached``; the samples before the limit are valid.
+
 A halt on ``gamma_upper`` is a *result* (exit status 0, ``halted: True``): the potential
 extrapolates, which is what exploration looks for. A blow-up (lost atoms, non-numeric
 coordinates...) is reported with its own exit code, 401, *after* the outputs are attached,
@@ -222,6 +226,14 @@ class LammpsParser(Parser):
             dump_text = self.retrieved.base.repository.get_object_content(calc.FILENAME_DUMP)
         settings = MDSettings(**self.node.inputs.settings.get_dict())
         analysis = analyse_run(log_text, dump_text, settings)
+        from aiida_mlip_autopipe.common.walltime import walltime_reached
+
+        walltime = walltime_reached(self.node, names)
+        if analysis.summary:
+            analysis.summary['walltime_reached'] = walltime is not None
+        if walltime is not None and analysis.exit_code == 'ERROR_OUTPUT_INCOMPLETE':
+            analysis.exit_code = 'ERROR_OUT_OF_WALLTIME'
+            analysis.exit_params = {**analysis.exit_params, 'reason': walltime}
 
         if analysis.summary:
             self.out('summary', orm.Dict(analysis.summary))

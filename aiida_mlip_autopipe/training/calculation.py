@@ -26,6 +26,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob, CalcJobProcessSpec
 
 from aiida_mlip_autopipe.common.errors import validation_messages
+from aiida_mlip_autopipe.common.walltime import WALLTIME_MARKER, needs_watchdog, stop_watchdog_text, watchdog_text
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 
@@ -67,6 +68,8 @@ class PacemakerCalculation(CalcJob):
     FILENAME_FITTING_DATA = 'fitting_data_info.pckl.gzip'
     FILENAME_YACE_LOG = 'pace_yaml2yace.out'
     FILENAME_ACTIVESET_LOG = 'pace_activeset.out'
+    #: Pacemaker saves the current coefficients every iteration (``interim_potential_<cycle>.yaml``).
+    PATTERN_INTERIM = 'interim_potential_*.yaml'
 
     #: Files kept in the ``retrieved`` node: logs, metrics, step record.
     RETRIEVE_LIST: ClassVar[list[str]] = [
@@ -78,9 +81,10 @@ class PacemakerCalculation(CalcJob):
         FILENAME_TEST_METRICS,
         FILENAME_YACE_LOG,
         FILENAME_ACTIVESET_LOG,
+        WALLTIME_MARKER,
     ]
-    #: Files the parser turns into the ``potential`` node and then discards.
-    RETRIEVE_TEMPORARY_LIST: ClassVar[list[str]] = [FILENAME_POTENTIAL, FILENAME_YACE, FILENAME_ASI]
+    #: Files the parser turns into the ``potential`` (or ``interim_potential``) node and then discards.
+    RETRIEVE_TEMPORARY_LIST: ClassVar[list[str]] = [FILENAME_POTENTIAL, FILENAME_YACE, FILENAME_ASI, PATTERN_INTERIM]
 
     @classmethod
     def define(cls, spec: CalcJobProcessSpec) -> None:
@@ -113,6 +117,13 @@ class PacemakerCalculation(CalcJob):
         spec.inputs.validator = cls.validate_inputs
 
         spec.output('potential', valid_type=AcePotentialData, help='The fitted potential: YAML, YACE and active set.')
+        spec.output(
+            'interim_potential',
+            valid_type=AcePotentialData,
+            required=False,
+            help='Only when the fit stopped before its end (wall-time limit, kill): the last coefficients pacemaker '
+            'saved (YAML only), to restart from as initial_potential.',
+        )
         spec.output(
             'metrics',
             valid_type=orm.Dict,
@@ -184,6 +195,11 @@ class PacemakerCalculation(CalcJob):
             message='pacemaker stopped before the fit finished (exit status {exit_status}): {reason}',
         )
         spec.exit_code(404, 'ERROR_PACEMAKER_FAILED', message='pacemaker failed: {reason}')
+        spec.exit_code(
+            405,
+            'ERROR_OUT_OF_WALLTIME',
+            message='pacemaker was stopped at the wall-time limit after {iterations} iterations ({reason}); {interim}',
+        )
         spec.exit_code(410, 'ERROR_YACE_CONVERSION_FAILED', message='pace_yaml2yace failed: {reason}')
         spec.exit_code(411, 'ERROR_ACTIVE_SET_FAILED', message='pace_activeset failed: {reason}')
 
@@ -259,7 +275,7 @@ class PacemakerCalculation(CalcJob):
         decisions = {'statistics': statistics.as_dict(), **generated.summary()}
         return generated, decisions
 
-    def _append_text(self, code: orm.AbstractCode) -> str:
+    def _append_text(self, code: orm.AbstractCode, watchdog: bool = False) -> str:
         """Shell lines run after pacemaker: record its status, then the YACE conversion and the active set."""
         bin_dir = ''
         executable = getattr(code, 'filepath_executable', None)
@@ -271,6 +287,7 @@ class PacemakerCalculation(CalcJob):
         potential = shlex.quote(self.FILENAME_POTENTIAL)
         lines = [
             f'PACEMAKER_EXIT_STATUS={status}',
+            *([stop_watchdog_text()] if watchdog else []),
             f'echo "pacemaker end $(date +%s.%N) $(date \'+%Y-%m-%d %H:%M:%S.%N\') $PACEMAKER_EXIT_STATUS" >> {steps}',
             f'PACE_BIN_DIR={shlex.quote(bin_dir)}',
             'pace_tool() { if [ -n "$PACE_BIN_DIR" ] && [ -x "$PACE_BIN_DIR/$1" ]; then echo "$PACE_BIN_DIR/$1"; '
@@ -313,7 +330,10 @@ class PacemakerCalculation(CalcJob):
         calcinfo.codes_info = [codeinfo]
         stamp = "$(date +%s.%N) $(date '+%Y-%m-%d %H:%M:%S.%N')"
         calcinfo.prepend_text = f'echo "pacemaker start {stamp}" > {shlex.quote(self.FILENAME_STEPS)}'
-        calcinfo.append_text = self._append_text(code)
+        limit = needs_watchdog(self.node.computer, self.inputs.metadata.options)
+        if limit is not None:
+            calcinfo.prepend_text += '\n' + watchdog_text(limit)
+        calcinfo.append_text = self._append_text(code, watchdog=limit is not None)
         calcinfo.local_copy_list = []
         calcinfo.remote_copy_list = []
         calcinfo.retrieve_list = list(self.RETRIEVE_LIST)

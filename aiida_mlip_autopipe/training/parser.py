@@ -83,12 +83,25 @@ class PacemakerParser(Parser):
             metrics['iterations'] = int(train_table['iter_num'].max())
         self._attach_learning_curve(train_table, test_table)
 
+        from aiida_mlip_autopipe.common.walltime import walltime_reached
+
+        walltime = walltime_reached(self.node, self.retrieved.base.repository.list_object_names())
+        if walltime is not None and not finished:
+            self.out('metrics', orm.Dict(metrics))
+            interim = self._attach_interim(temporary)
+            return self.exit_codes.ERROR_OUT_OF_WALLTIME.format(
+                iterations=metrics.get('iterations'),
+                reason=walltime,
+                interim=interim or 'pacemaker wrote no interim potential before the limit',
+            )
         failure = classify_failure(
             stderr=stderr, log=log, scheduler_stderr=scheduler_stderr, exit_status=pacemaker_status, finished=finished
         )
         if failure is not None:
             label, reason = failure
             self.out('metrics', orm.Dict(metrics))
+            if not finished:
+                self._attach_interim(temporary)
             if label == 'ERROR_PACEMAKER_INTERRUPTED':
                 return self.exit_codes[label].format(exit_status=pacemaker_status, reason=reason)
             return self.exit_codes[label].format(reason=reason)
@@ -157,6 +170,37 @@ class PacemakerParser(Parser):
                 f'the fit stopped before converging ({metrics.get("optimizer_message")}); the potential is kept'
             )
         return exit_code
+
+    def _attach_interim(self, temporary: str | None) -> str | None:
+        """Attach the newest readable ``interim_potential_*.yaml`` as ``interim_potential``; say which, or None.
+
+        Pacemaker rewrites ``interim_potential_<cycle>.yaml`` every iteration and stamps it with
+        ``metadata.intermediate_time``; the newest stamp is where the fit was when it stopped.
+        """
+        if temporary is None:
+            return None
+        from aiida_mlip_autopipe.data.potential import AcePotentialData
+        from aiida_mlip_autopipe.training.potential_file import load_potential_yaml, summarize_potential
+
+        found = []
+        for path in Path(temporary).glob(self.node.process_class.PATTERN_INTERIM):
+            try:
+                content = load_potential_yaml(path.read_text())
+                summary = summarize_potential(content, source=path.name)
+            except (ValueError, OSError) as exc:
+                self.logger.warning(f'{path.name} is not usable as interim potential: {exc}')
+                continue
+            stamp = str((content.get('metadata') or {}).get('intermediate_time', ''))
+            found.append((stamp, path.name, path, summary))
+        if not found:
+            return None
+        stamp, name, path, summary = max(found)
+        potential = AcePotentialData.from_files(path)
+        potential.base.attributes.set('reference_energy', summary.reference_energy)
+        potential.base.attributes.set('functions_per_element', summary.functions_per_element)
+        potential.base.attributes.set('interim', {'file': name, 'saved': stamp})
+        self.out('interim_potential', potential)
+        return f'the interim potential {name} (saved {stamp}) is attached as interim_potential'
 
     def _attach_learning_curve(self, train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> None:
         if not train or 'iter_num' not in train or not len(train['iter_num']):

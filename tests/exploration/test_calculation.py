@@ -74,7 +74,7 @@ def test_nvt_input_and_data(fixture_code, si_tiny_lammps_potential, si_cubic, fi
     copied = sorted(item[1] for item in calcinfo.local_copy_list)
     assert copied == ['potential.asi', 'potential.yace', 'potential.yaml']
     assert all(item[0] == si_tiny_lammps_potential.uuid for item in calcinfo.local_copy_list)
-    assert calcinfo.retrieve_list == ['log.lammps', 'lammps.out']
+    assert calcinfo.retrieve_list == ['log.lammps', 'lammps.out', 'aiida_walltime.txt']
     assert calcinfo.retrieve_temporary_list == ['gamma.dump']
     codeinfo = calcinfo.codes_info[0]
     assert codeinfo.cmdline_params == ['-in', 'input.lammps', '-log', 'log.lammps', '-screen', 'none']

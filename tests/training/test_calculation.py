@@ -79,7 +79,10 @@ def test_cold_start_inputs(fixture_code, training_set, file_regression):
         'output_potential.yaml',
         'output_potential.yace',
         'output_potential.asi',
+        'interim_potential_*.yaml',
     ]
+    assert 'aiida_walltime.txt' in calcinfo.retrieve_list
+    assert 'sleep' not in calcinfo.prepend_text  # no max_wallclock_seconds: no watchdog
     assert PacemakerCalculation.FILENAME_DATA in calcinfo.provenance_exclude_list
     assert calcinfo.local_copy_list == []
     # The follow-up tools come from the code's directory, run only after a written potential.
@@ -94,6 +97,27 @@ def test_cold_start_inputs(fixture_code, training_set, file_regression):
     assert frame['w_forces'][5].tolist() == [1.0, 1.0, 0.1, 0.1, 1.0, 0.1, 0.1, 0.1]
     assert frame['source_uuid'].tolist() == training_set.source_uuids
     assert frame['energy'][0] == training_set.get_frames()[0].get_potential_energy()
+
+
+def test_watchdog_enforces_the_walltime_on_the_direct_scheduler(fixture_code, training_set, aiida_computer):
+    """core.direct ignores max_wallclock_seconds: the job script stops pacemaker itself; SLURM does it alone."""
+    code = fixture_code('mlip_autopipe.pacemaker')
+    options = {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 90}
+    _, calcinfo = _prepare(code, training_set=training_set, metadata={'options': options})
+    assert 'sleep 90 && echo "walltime 90" > aiida_walltime.txt' in calcinfo.prepend_text
+    assert calcinfo.prepend_text.startswith('echo "pacemaker start')  # the step record stays first
+    # The watchdog stops before anything else reads the exit status or runs the follow-ups.
+    lines = calcinfo.append_text.splitlines()
+    assert lines[0] == 'PACEMAKER_EXIT_STATUS=$?'
+    assert lines[1].startswith('pkill -P "$AIIDA_WATCHDOG"')
+
+    slurm = aiida_computer(label='slurm-cluster', scheduler_type='core.slurm')
+    remote_code = orm.InstalledCode(
+        computer=slurm, filepath_executable='/opt/bin/pacemaker', default_calc_job_plugin='mlip_autopipe.pacemaker'
+    ).store()
+    _, calcinfo = _prepare(remote_code, training_set=training_set, metadata={'options': options})
+    assert 'sleep' not in calcinfo.prepend_text
+    assert 'AIIDA_WATCHDOG' not in calcinfo.append_text
 
 
 def test_user_append_text_makes_the_exit_status_unknown(fixture_code, training_set):
