@@ -20,6 +20,7 @@ __all__ = (
     'fit_settings',
     'md_inputs',
     'md_runs',
+    'phase_references',
     'scoring_inputs',
     'screening_inputs',
     'selection_inputs',
@@ -150,15 +151,32 @@ def _job(code: orm.AbstractCode, label: str, **inputs: Any) -> dict[str, Any]:
     return {'code': code, **inputs, 'metadata': {'call_link_label': label, 'options': {'resources': ONE_CORE}}}
 
 
+def phase_references(candidates: Mapping[str, orm.StructureData]) -> dict[str, orm.StructureData]:
+    """The base structures among generation 0's candidates (no parent: not made by an operation)."""
+    return {
+        key: node
+        for key, node in candidates.items()
+        if node.base.attributes.get('parent_uuid', None) is None and node.base.attributes.get('generation', 0) == 0
+    }
+
+
 def screening_inputs(
-    cfg: Any, generation: int, code: orm.AbstractCode, model: orm.Data, candidates: Mapping[str, orm.StructureData]
+    cfg: Any,
+    generation: int,
+    code: orm.AbstractCode,
+    model: orm.Data,
+    candidates: Mapping[str, orm.StructureData],
+    references: Mapping[str, orm.StructureData] | None = None,
 ) -> dict[str, Any]:
-    """The ``ScreeningCalculation`` of a generation's new candidates."""
+    """The ``ScreeningCalculation`` of a generation's new candidates, against the target phase ``references``."""
     from aiida_mlip_autopipe.screening.job import screening_settings
 
-    return _job(
+    inputs = _job(
         code, f'screen_gen{generation:02d}', model=model, settings=screening_settings(cfg), structures=dict(candidates)
     )
+    if references:
+        inputs['references'] = dict(references)
+    return inputs
 
 
 def scoring_inputs(

@@ -43,8 +43,15 @@ class SelectionSteps:
             return None
         jobs = {}
         if self.ctx.candidates:
+            if g == 0:
+                self.ctx.phase_references = children.phase_references(self.ctx.candidates)
             inputs = children.screening_inputs(
-                cfg, g, self.inputs.codes.screening, self.inputs.screening_model, self.ctx.candidates
+                cfg,
+                g,
+                self.inputs.codes.screening,
+                self.inputs.screening_model,
+                self.ctx.candidates,
+                self.ctx.get('phase_references'),
             )
             jobs['screening'] = self.submit(ScreeningCalculation, **inputs)
             self.report(

@@ -22,11 +22,19 @@ class ScreeningConfig(Section):
     )
     max_force: float = Field(default=15.0, gt=0, description='Reject candidates whose max |F| exceeds this (eV/Å).')
     energy_window: float = Field(
-        default=2.0,
+        default=1.0,
         gt=0,
         description='Reject candidates whose energy/atom lies farther than this (eV/atom) from the trend of the '
         'candidates that passed the force check (per-element reference energies fitted to them, so different '
         'compositions compare fairly); catches both blow-ups and model holes.',
+    )
+    energy_above_phase: float | None = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description='Reject candidates whose energy/atom lies more than this (eV/atom) above the target phase '
+        "(the model's per-element energies of the unperturbed base structures); null switches the check off. "
+        'Strained and hot cells lie a few tenths of an eV above; raise it for melts or surfaces of high energy.',
     )
     min_distance_factor: float = Field(
         default=0.5,

@@ -8,7 +8,13 @@ A candidate is rejected when
 3. its largest atomic force exceeds ``max_force`` (eV/Å), or
 4. its energy per atom lies more than ``energy_window`` (eV/atom) from the trend of
    the candidates that passed the force check, after per-element reference energies
-   are fitted to them (see :func:`energy_deviations`): blow-ups above, model holes below.
+   are fitted to them (see :func:`energy_deviations`): blow-ups above, model holes below;
+5. its energy per atom lies more than ``energy_above_phase`` (eV/atom) above the target
+   phase: per-element energies fitted to the model's energies of the unperturbed base
+   structures (:func:`phase_energies`). A pool made mostly of high-energy cells would pull
+   the trend of rule 4 up with it; the phase does not move. A 1-atom cell of fcc-like Si cut
+   from diamond lies 1.2 eV/atom above diamond: not a configuration a diamond potential
+   needs, and a label that dominated the fit's energy error.
 
 Every candidate gets a :class:`Verdict` with the number that decided it, so a report
 can say *why* a structure was dropped. The models are evaluated through the batched
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
 
     from aiida_mlip_autopipe.screening.backends import ScreeningBackend
 
-__all__ = ('Verdict', 'energy_deviations', 'min_distance_ratio', 'screen')
+__all__ = ('Verdict', 'energy_deviations', 'min_distance_ratio', 'phase_energies', 'screen')
 
 #: Reasons a verdict can give.
 REASON_KEPT = 'ok'
@@ -37,6 +43,7 @@ REASON_OVERLAP = 'overlapping_atoms'
 REASON_NON_FINITE = 'non_finite'
 REASON_MAX_FORCE = 'max_force'
 REASON_ENERGY = 'energy_outlier'
+REASON_ABOVE_PHASE = 'above_phase'
 REASON_NOT_SCREENED = 'not_screened'
 
 
@@ -56,6 +63,8 @@ class Verdict:
     min_distance_ratio: float | None = None
     #: Distance (eV/atom) from the composition trend of the candidates that passed the force check.
     energy_deviation: float | None = None
+    #: Energy (eV/atom) above the target phase (per-element energies of the base structures).
+    energy_above_phase: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible (``None`` for values not computed, never NaN)."""
@@ -95,7 +104,7 @@ def energy_deviations(structures: Sequence[Atoms], energies: Sequence[float], wi
     three times) so blow-ups do not drag the reference.
     """
     species = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
-    counts = np.array([[atoms.get_chemical_symbols().count(s) for s in species] for atoms in structures], dtype=float)
+    counts = _counts(structures, species)
     energies = np.asarray(energies, dtype=float)
     n_atoms = counts.sum(axis=1)
     mask = np.ones(len(energies), dtype=bool)
@@ -111,14 +120,39 @@ def energy_deviations(structures: Sequence[Atoms], energies: Sequence[float], wi
     return deviation
 
 
+def _counts(structures: Sequence[Atoms], species: Sequence[str]) -> np.ndarray:
+    return np.array([[atoms.get_chemical_symbols().count(s) for s in species] for atoms in structures], dtype=float)
+
+
+def phase_energies(references: Sequence[Atoms], energies: Sequence[float]) -> dict[str, float]:
+    """Per-element energies (eV) that reproduce the model's energies of the target phase (least squares)."""
+    species = sorted({s for atoms in references for s in atoms.get_chemical_symbols()})
+    mu, *_ = np.linalg.lstsq(_counts(references, species), np.asarray(energies, dtype=float), rcond=None)
+    return {s: float(m) for s, m in zip(species, mu, strict=True)}
+
+
+def energy_above(atoms: Atoms, energy: float, mu: dict[str, float]) -> float | None:
+    """Energy per atom above the phase, or None when ``atoms`` holds an element the phase lacks."""
+    symbols = atoms.get_chemical_symbols()
+    if not set(symbols) <= set(mu):
+        return None
+    return (energy - sum(mu[s] for s in symbols)) / len(symbols)
+
+
 def screen(
     structures: Sequence[Atoms],
     backend: ScreeningBackend | None,
     max_force: float = 15.0,
     energy_window: float = 2.0,
     min_distance_factor: float = 0.5,
+    energy_above_phase: float | None = None,
+    references: Sequence[Atoms] = (),
 ) -> list[Verdict]:
-    """One :class:`Verdict` per structure, in order (see the module docstring for the rules)."""
+    """One :class:`Verdict` per structure, in order (see the module docstring for the rules).
+
+    ``references``: the unperturbed base structures (the target phase) for rule 5; without them,
+    or with ``energy_above_phase`` None, rule 5 is off.
+    """
     verdicts: list[Verdict | None] = [None] * len(structures)
     ratios = [min_distance_ratio(atoms) for atoms in structures]
     to_evaluate = []
@@ -132,6 +166,10 @@ def screen(
             verdicts[index] = Verdict(True, REASON_NOT_SCREENED, min_distance_ratio=ratios[index])
         return [v for v in verdicts if v is not None]
 
+    mu = None
+    if energy_above_phase is not None and references:
+        phase = backend.evaluate(list(references))
+        mu = phase_energies(list(references), [e.energy for e in phase])
     evaluations = backend.evaluate([structures[i] for i in to_evaluate])
     passed_forces: list[tuple[int, float, float]] = []
     for index, evaluation in zip(to_evaluate, evaluations, strict=True):
@@ -159,8 +197,12 @@ def screen(
                 'min_distance_ratio': ratios[index],
                 'energy_deviation': float(deviation),
             }
+            above = energy_above(structures[index], energy_per_atom * len(structures[index]), mu) if mu else None
+            common['energy_above_phase'] = above
             if deviation > energy_window:
                 verdicts[index] = Verdict(False, REASON_ENERGY, float(deviation), energy_window, **common)
+            elif above is not None and above > energy_above_phase:
+                verdicts[index] = Verdict(False, REASON_ABOVE_PHASE, float(above), energy_above_phase, **common)
             else:
                 verdicts[index] = Verdict(True, REASON_KEPT, force, max_force, **common)
     return [v for v in verdicts if v is not None]

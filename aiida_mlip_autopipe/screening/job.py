@@ -39,6 +39,7 @@ __all__ = (
 OUTPUT_VERDICTS = 'verdicts'
 #: Extra set on each input candidate ('kept' or 'rejected:<reason>'); the ``verdicts`` Dict is the record.
 EXTRA_SCREENING = 'screening_verdict'
+FILENAME_REFERENCES = 'references.extxyz'
 #: Model names that need no file (everything else is a MACE model file).
 MODEL_NAMES = ('chgnet', 'none')
 
@@ -111,6 +112,14 @@ class ScreeningCalculation(StageCalculation):
             validator=validate_model,
             help="A MACE model file, or 'mace_mp:small|medium|large', 'chgnet', 'none' (geometry check only).",
         )
+        spec.input_namespace(
+            'references',
+            valid_type=orm.StructureData,
+            dynamic=True,
+            required=False,
+            help='The target phase: unperturbed base structures whose model energies set the reference of '
+            '`energy_above_phase` (evaluated, never screened).',
+        )
         spec.inputs['metadata']['options']['parser_name'].default = 'mlip_autopipe.screening'
         spec.output(OUTPUT_VERDICTS, valid_type=orm.Dict, help='Per candidate: kept or rejected, and why.')
         spec.output_namespace(
@@ -118,11 +127,20 @@ class ScreeningCalculation(StageCalculation):
         )
 
     def write_inputs(self, folder: Any) -> dict[str, Any]:
-        """The model: its name, or the model file itself next to the task."""
+        """The model (its name, or the model file itself next to the task) and the phase references."""
+        from aiida_mlip_autopipe.common.task import write_structures
+
+        task: dict[str, Any] = {}
+        references = dict(self.inputs.get('references', {}) or {})
+        if references:
+            write_structures(
+                folder.get_abs_path(FILENAME_REFERENCES), {k: n.get_ase() for k, n in sorted(references.items())}
+            )
+            task['references'] = FILENAME_REFERENCES
         model = self.inputs.model
         if isinstance(model, orm.Str):
-            return {'model': {'name': model.value}}
-        return {'model': {'file': copy_file(model, folder, f'model_{model.filename}')}}
+            return {**task, 'model': {'name': model.value}}
+        return {**task, 'model': {'file': copy_file(model, folder, f'model_{model.filename}')}}
 
 
 class ScreeningParser(StageParser):
@@ -164,7 +182,9 @@ class ScreeningParser(StageParser):
                         'max_force': settings.max_force,
                         'energy_window': settings.energy_window,
                         'min_distance_factor': settings.min_distance_factor,
+                        'energy_above_phase': settings.energy_above_phase,
                     },
+                    'n_references': len(input_structures(self.node, 'references')),
                     'n_candidates': len(candidates),
                     'n_kept': len(kept),
                     'counts_by_reason': counts,

@@ -27,12 +27,15 @@ def main(task: dict[str, Any], folder: Path) -> dict[str, Any]:
     model = task['model']
     source = str(folder / model['file']) if 'file' in model else model['name']
     backend = load_backend(source, device=settings.device, batch_size=settings.batch_size)
+    references = list(read_structures(folder / task['references']).values()) if task.get('references') else []
     verdicts = screen(
         list(structures.values()),
         backend,
         max_force=settings.max_force,
         energy_window=settings.energy_window,
         min_distance_factor=settings.min_distance_factor,
+        energy_above_phase=settings.energy_above_phase,
+        references=references,
     )
     description = dict(backend.description) if backend is not None else {'backend': 'none'}
     description.pop('path', None)  # the job folder's path says nothing about the model

@@ -30,9 +30,10 @@ def test_the_surrogate_section_says_how_it_was_split():
 def test_the_split_message_lists_every_field_of_the_two_new_sections():
     message = MOVED_KEYS[('surrogate',)]
     to_screening, to_selection = re.match(r'.*move (.*) to screening: and (.*) to selection:', message).groups()
-    # `code` is new in both sections (the stage's job code); surrogate had no such key.
-    assert set(to_screening.split(', ')) == set(ScreeningConfig.model_fields) - {'code'}
-    assert set(to_selection.split(', ')) == set(SelectionConfig.model_fields) - {'code'}
+    # Keys that surrogate never had: the stage's job code, the phase check, the D-optimal method.
+    new_screening, new_selection = {'code', 'energy_above_phase'}, {'code', 'method', 'min_gamma'}
+    assert set(to_screening.split(', ')) == set(ScreeningConfig.model_fields) - new_screening
+    assert set(to_selection.split(', ')) == set(SelectionConfig.model_fields) - new_selection
 
 
 @pytest.mark.parametrize(

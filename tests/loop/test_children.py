@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiida import orm
+
 from aiida_mlip_autopipe.config import parse_config
 from aiida_mlip_autopipe.loop.children import fit_settings, md_runs, validation_md_settings
 from tests.utils import MINIMAL_CONFIG, with_change
@@ -44,3 +46,22 @@ def test_validation_md_runs_at_the_highest_temperature_for_md_steps():
     settings = validation_md_settings(cfg)
     assert settings['temperature'] == 1200.0
     assert settings['n_steps'] == 50 and settings['dump_interval'] == 10
+
+
+def test_phase_references_are_the_base_structures_of_generation_zero(aiida_profile):
+    """Screening's target phase: what generate_candidates built before any operation touched it."""
+    from aiida_mlip_autopipe.candidates.functions import generate_candidates
+    from aiida_mlip_autopipe.loop.children import phase_references
+
+    config = parse_config(
+        {
+            'target': {'elements': ['Si'], 'prototype': 'diamond', 'supercell_atoms': [2, 8]},
+            'generator': {'operations': [{'kind': 'strain', 'copies': 2}, {'kind': 'rattle', 'copies': 1}]},
+        }
+    )
+    outputs = generate_candidates(config=orm.Dict(config.to_dict()), seed=orm.Int(1), generation=orm.Int(0))
+    candidates = dict(outputs['structures'])
+    references = phase_references(candidates)
+    assert sorted(len(node.sites) for node in references.values()) == [2, 8]
+    assert {node.base.extras.get('origin') for node in references.values()} == {'bulk'}
+    assert len(references) < len(candidates)
