@@ -101,6 +101,26 @@ class AcePotentialData(orm.FolderData):
         return paths
 
     @property
+    def label_sources(self) -> dict[str, int]:
+        """Frames per label source of the set it was fitted to: ``{'dft:pw.x': 24}`` or ``{'oracle:emt': 40}``.
+
+        Set by the parser from the fit's ``training_set``; empty for a potential made from files.
+        """
+        return dict(self.base.attributes.get('label_sources', None) or {})
+
+    @property
+    def label_origins(self) -> list[dict[str, Any]]:
+        """The distinct sources of its labels with code and settings (see ``TrainingSetData.label_origins``)."""
+        return list(self.base.attributes.get('label_origins', None) or [])
+
+    @property
+    def label_description(self) -> str:
+        """One phrase for reports and plots: ``'DFT (pw.x)'``, ``'EMT oracle (benchmark, NOT DFT)'``, or a mix."""
+        from aiida_mlip_autopipe.labelling.label_source import describe_label_sources
+
+        return describe_label_sources(self.label_sources) if self.label_sources else 'unknown (made from files)'
+
+    @property
     def reference_energy(self) -> dict[str, float]:
         """Pacemaker's reference energies (eV): per element, and ``shift`` per atom."""
         return dict(self.base.attributes.get('reference_energy', None) or {})

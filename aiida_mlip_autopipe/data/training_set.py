@@ -3,7 +3,8 @@
 One node per training set keeps provenance readable (a calcfunction turns N labels
 into one set that a fit consumes) and extxyz is the format every MLIP code reads. Each
 frame carries the UUID of the data node it came from, so a frame can always be traced
-back to the DFT calculation that produced it.
+back to the DFT calculation that produced it, and the source of its label (``dft:pw.x``
+with code and settings, or ``oracle:emt``), counted per set in ``label_sources``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class TrainingSetData(orm.SinglefileData):
         self.base.attributes.set('elements', elements)
         self.base.attributes.set('has_stress', bool(frames) and all('stress' in f.calc.results for f in frames))
         self.base.attributes.set('source_uuids', [f.info.get('source_uuid') for f in frames])
+        from aiida_mlip_autopipe.labelling.label_source import summarise_label_sources
+
+        counts, origins = summarise_label_sources(frames)
+        self.base.attributes.set('label_sources', counts)
+        self.base.attributes.set('label_origins', origins)
 
     @property
     def num_frames(self) -> int:
@@ -70,6 +76,23 @@ class TrainingSetData(orm.SinglefileData):
     def elements(self) -> list[str]:
         """Sorted chemical symbols present in the set."""
         return self.base.attributes.get('elements', [])
+
+    @property
+    def label_sources(self) -> dict[str, int]:
+        """Frames per label source: ``{'dft:pw.x': 24}``, ``{'oracle:emt': 40}``; ``unknown`` for imported frames."""
+        return dict(self.base.attributes.get('label_sources', None) or {})
+
+    @property
+    def label_origins(self) -> list[dict[str, Any]]:
+        """Each distinct source with its code, settings (functional, pseudos, cutoffs, k-points...) and frame count."""
+        return list(self.base.attributes.get('label_origins', None) or [])
+
+    @property
+    def label_description(self) -> str:
+        """One phrase for reports and plots: ``'DFT (pw.x)'``, ``'EMT oracle (benchmark, NOT DFT)'``, or a mix."""
+        from aiida_mlip_autopipe.labelling.label_source import describe_label_sources
+
+        return describe_label_sources(self.label_sources)
 
     @property
     def source_uuids(self) -> list[str | None]:

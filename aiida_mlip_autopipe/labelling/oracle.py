@@ -25,7 +25,7 @@ from aiida.engine import ExitCode, calcfunction
 from aiida_mlip_autopipe.common.units import GPA_TO_EV_PER_A3
 from aiida_mlip_autopipe.labelling.config import check_oracle
 
-__all__ = ('label_with_oracle', 'oracle_calculator')
+__all__ = ('label_with_oracle', 'oracle_calculator', 'oracle_description')
 
 
 def oracle_calculator(name: str) -> Any:
@@ -37,12 +37,21 @@ def oracle_calculator(name: str) -> Any:
     raise ValueError(check_oracle(name, ()))
 
 
+def oracle_description(name: str) -> str:
+    """The calculator behind oracle ``name`` and the ASE version, e.g. ``ase.calculators.emt.EMT (ASE 3.23.0)``."""
+    import ase
+
+    calculator = type(oracle_calculator(name))
+    return f'{calculator.__module__}.{calculator.__qualname__} (ASE {ase.__version__})'
+
+
 @calcfunction
 def label_with_oracle(structure: orm.StructureData, calculator: orm.Str) -> dict[str, orm.Data] | ExitCode:
     """Label ``structure`` with the ASE oracle named by ``calculator`` (benchmarks only, not DFT).
 
     Outputs mirror a finished ``PwBaseWorkChain``: ``output_parameters`` (``energy`` in eV,
-    ``energy_units``, ``oracle``, ``wall_time_seconds``) and ``output_trajectory`` (one
+    ``energy_units``, ``oracle``, ``wall_time_seconds``, and ``label_source`` ``oracle:<name>``
+    with ``label_code``, so every frame made from it says it is no DFT) and ``output_trajectory`` (one
     frame; ``forces`` in eV/Å, ``stress`` in GPa, positive under compression as pw.x
     reports it). Exit codes: 201 the oracle cannot label this chemistry, 400 the
     calculator raised, 401 it returned non-finite numbers.
@@ -86,6 +95,9 @@ def label_with_oracle(structure: orm.StructureData, calculator: orm.Str) -> dict
             'oracle': name,
             'wall_time_seconds': seconds,
             'note': 'benchmark oracle, not DFT',
+            'label_source': f'oracle:{name}',
+            'label_code': oracle_description(name),
+            'label_settings': {},
         }
     )
     return {'output_parameters': parameters, 'output_trajectory': trajectory}

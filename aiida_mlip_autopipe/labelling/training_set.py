@@ -16,6 +16,7 @@ from aiida.engine import calcfunction
 from aiida_mlip_autopipe.common.names import FORCE_WEIGHT_ARRAY
 from aiida_mlip_autopipe.common.units import GPA_TO_EV_PER_A3
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.labelling.label_source import label_source_of
 
 __all__ = ('collect_training_set', 'frame_from_pw_outputs', 'merge_training_sets')
 
@@ -24,6 +25,10 @@ _INDEXED = re.compile(r'^(structure|parameters|trajectory)_(\d+)$')
 
 def frame_from_pw_outputs(structure: orm.StructureData, parameters: orm.Dict, trajectory: orm.TrajectoryData) -> Any:
     """An ASE ``Atoms`` with energy (eV), forces (eV/Å) and stress (eV/Å³, ASE sign) from a pw.x SCF.
+
+    The frame records where its label came from (``label_source`` and friends, see
+    :mod:`~aiida_mlip_autopipe.labelling.label_source`): pw.x with its code and settings, or the
+    benchmark oracle that made outputs of the same shape.
 
     pw.x reports stress with pressure positive under compression; ASE's convention is
     the opposite sign, so it is negated here. The energy is pw.x's total energy, which
@@ -48,6 +53,7 @@ def frame_from_pw_outputs(structure: orm.StructureData, parameters: orm.Dict, tr
     atoms.calc = SinglePointCalculator(atoms, **results)
     atoms.info['structure_uuid'] = structure.uuid
     atoms.info['source_uuid'] = trajectory.uuid
+    atoms.info.update(label_source_of(parameters, trajectory))
     creator = trajectory.creator
     caller = creator.caller if creator is not None else None
     if caller is not None:

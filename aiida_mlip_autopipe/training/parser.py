@@ -163,6 +163,7 @@ class PacemakerParser(Parser):
         )
         potential.base.attributes.set('reference_energy', summary.reference_energy)
         potential.base.attributes.set('functions_per_element', summary.functions_per_element)
+        self._set_label_sources(potential, metrics)
         self.out('potential', potential)
         self.out('metrics', orm.Dict(metrics))
         if not metrics.get('converged', True):
@@ -170,6 +171,16 @@ class PacemakerParser(Parser):
                 f'the fit stopped before converging ({metrics.get("optimizer_message")}); the potential is kept'
             )
         return exit_code
+
+    def _set_label_sources(self, potential: Any, metrics: dict[str, Any] | None) -> None:
+        """The label sources of the fit's training set, on the potential (and in ``metrics``)."""
+        training_set = self.node.inputs.training_set if 'training_set' in self.node.inputs else None
+        if training_set is None:
+            return
+        potential.base.attributes.set('label_sources', training_set.label_sources)
+        potential.base.attributes.set('label_origins', training_set.label_origins)
+        if metrics is not None:
+            metrics['label_sources'] = training_set.label_sources
 
     def _attach_interim(self, temporary: str | None) -> str | None:
         """Attach the newest readable ``interim_potential_*.yaml`` as ``interim_potential``; say which, or None.
@@ -199,6 +210,7 @@ class PacemakerParser(Parser):
         potential.base.attributes.set('reference_energy', summary.reference_energy)
         potential.base.attributes.set('functions_per_element', summary.functions_per_element)
         potential.base.attributes.set('interim', {'file': name, 'saved': stamp})
+        self._set_label_sources(potential, None)
         self.out('interim_potential', potential)
         return f'the interim potential {name} (saved {stamp}) is attached as interim_potential'
 
