@@ -1,7 +1,7 @@
 """Data efficiency of the active-learning loop against random sampling, on a held-out test set.
 
 For each system (fcc Al; Cu–Au 50/50 with SQS), with the EMT oracle standing in for DFT
-(``dft.oracle: emt`` — BENCHMARKS ONLY, the labels are not DFT):
+(``benchmark.oracle: emt`` — BENCHMARKS ONLY, the labels are not DFT):
 
 1. **Loop.** The real ``ActiveLearningWorkChain`` (oracle labels, real pacemaker, real
    LAMMPS driver) runs from ``benchmarks/configs/<system>_emt.yaml``.

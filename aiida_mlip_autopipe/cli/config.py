@@ -62,9 +62,9 @@ def summarise(config) -> str:
         f'  DFT          {dft.code}, protocol {dft.protocol}, {dft.pseudo_family}, '
         f'k-spacing {dft.kpoints_distance} /Å, '
         + (f'spin-polarised {magnetization}' if magnetization else 'spin-unpolarised')
-        if dft.oracle is None
+        if config.benchmark.oracle is None
         # issue 9: say loudly that the labels of this run are not DFT
-        else f'  DFT          BENCHMARK ORACLE {dft.oracle!r} (ASE), NOT DFT: for method benchmarks only',
+        else f'  DFT          BENCHMARK ORACLE {config.benchmark.oracle!r} (ASE), NOT DFT: for method benchmarks only',
         f'  training     {tr.code}, cutoff {tr.cutoff} Å, {tr.functions_per_element} functions/element, '
         f'{tr.optimizer} {tr.maxiter} iterations',
         f'  exploration  {ex.code}, {ex.ensemble.upper()} at {ex.temperatures} K, {ex.n_steps} steps; '

@@ -19,6 +19,8 @@ MOVED_KEYS: dict[tuple[str, ...], str] = {
     ('loop', 'gamma_bounds'): 'moved to uncertainty.bounds',
     ('loop', 'calibration_error'): 'moved to uncertainty.error_target',
     ('loop', 'reuse_pool'): 'moved to uncertainty.reuse_pool',
+    ('dft', 'oracle'): 'moved to benchmark.oracle (a section of its own: the oracle is for method benchmarks '
+    'only, its labels are not DFT); write benchmark: {oracle: emt}',
 }
 
 

@@ -19,7 +19,7 @@ from aiida_mlip_autopipe.candidates.config import (
 )
 from aiida_mlip_autopipe.config.base import Section, check_safe_label
 from aiida_mlip_autopipe.exploration.config import ExplorationConfig
-from aiida_mlip_autopipe.labelling.config import DFTConfig, check_oracle
+from aiida_mlip_autopipe.labelling.config import BenchmarkConfig, DFTConfig, check_oracle
 from aiida_mlip_autopipe.loop.config import LoopConfig
 from aiida_mlip_autopipe.screening.config import ScreeningConfig
 from aiida_mlip_autopipe.selection.config import SelectionConfig
@@ -45,6 +45,7 @@ class MLIPConfig(Section):
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
 
     @field_validator('name')
     @classmethod
@@ -65,10 +66,10 @@ class MLIPConfig(Section):
                 )
             if isinstance(op, AntisiteOperation) and len(self.target.elements) < 2:
                 raise ValueError('generator.operations: antisite needs at least two elements in target.elements')
-        if self.dft.oracle is not None:  # issue 9: the benchmark oracle must cover the target
-            problem = check_oracle(self.dft.oracle, self.target.elements)
+        if self.benchmark.oracle is not None:  # issue 9: the benchmark oracle must cover the target
+            problem = check_oracle(self.benchmark.oracle, self.target.elements)
             if problem is not None:
-                raise ValueError(f'dft.oracle: {problem}')
+                raise ValueError(f'benchmark.oracle: {problem}')
         return self
 
     def to_dict(self) -> dict[str, Any]:

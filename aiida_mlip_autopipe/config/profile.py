@@ -83,7 +83,7 @@ def check_against_profile(config: MLIPConfig, check_codes: bool = True) -> list[
                 )
                 continue
             problems += [(f'{section}.code', label, message) for message in _code_problems(code, plugin)]
-    if config.dft.oracle is not None:  # issue 9: the benchmark oracle needs no pw.x code and no pseudopotentials
+    if config.benchmark.oracle is not None:  # issue 9: the benchmark oracle needs no pw.x code and no pseudopotentials
         problems = [problem for problem in problems if problem[0] not in ('dft.pseudo_family', 'dft.code')]
     return problems
 

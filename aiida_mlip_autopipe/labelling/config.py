@@ -1,4 +1,8 @@
-"""The ``dft`` section: how pw.x labels a structure (and the benchmark oracle that may stand in for it)."""
+"""The ``dft`` section: how pw.x labels a structure; the ``benchmark`` section: the oracle that may stand in for it.
+
+The oracle has a section of its own, away from ``dft``, so that it is never one key among the
+pw.x settings: a run uses it only where the config says ``benchmark: {oracle: emt}``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from aiida_mlip_autopipe.config.base import Section, check_safe_label
 
-__all__ = ('MAGNETIC_ELEMENTS', 'ORACLES', 'DFTConfig', 'check_oracle')
+__all__ = ('MAGNETIC_ELEMENTS', 'ORACLES', 'BenchmarkConfig', 'DFTConfig', 'check_oracle')
 
 #: Elements whose DFT is spin polarised by default, with the starting magnetisation
 #: (fraction of the valence charge, QE's ``starting_magnetization``) used when unset.
@@ -33,7 +37,7 @@ ORACLES: dict[str, tuple[str, ...]] = {
 def check_oracle(name: str, elements: set[str] | list[str] | tuple[str, ...]) -> str | None:
     """An error message when ``name`` is no oracle or does not cover ``elements``, else ``None``.
 
-    Pure (no AiiDA), so the config can check ``dft.oracle`` against ``target.elements``.
+    Pure (no AiiDA), so the config can check ``benchmark.oracle`` against ``target.elements``.
     """
     if name not in ORACLES:
         return f'unknown oracle {name!r}; available: {", ".join(sorted(ORACLES))}'
@@ -81,12 +85,6 @@ class DFTConfig(Section):
         default=2, ge=1, le=10_000, description='Most pw.x jobs in flight at once (keep ≤ cores on one machine).'
     )
     max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
-    oracle: Literal['emt'] | None = Field(
-        default=None,
-        description='BENCHMARKS ONLY, NOT DFT: label with an analytic ASE calculator instead of pw.x '
-        "('emt': Al, Cu, Ni, Ag, Au, Pd, Pt), for measuring the loop itself in minutes. Never set it for a "
-        'real potential; the pw.x settings of this section are then unused.',
-    )
 
     @field_validator('code')
     @classmethod
@@ -160,3 +158,15 @@ class DFTConfig(Section):
         chosen = {e: MAGNETIC_ELEMENTS.get(e, 0.1) for e in elements}
         chosen.update(self.starting_magnetization or {})
         return chosen
+
+
+class BenchmarkConfig(Section):
+    """Method benchmarks of the loop itself (labels in minutes, not DFT); empty for every real run."""
+
+    oracle: Literal['emt'] | None = Field(
+        default=None,
+        description='BENCHMARKS ONLY, NOT DFT: label with an analytic ASE calculator instead of pw.x '
+        "('emt': Al, Cu, Ni, Ag, Au, Pd, Pt), for measuring the loop itself in minutes. Never set it for a "
+        'real potential; the dft section is then unused, and every label, training set and potential says '
+        'oracle:emt.',
+    )

@@ -9,7 +9,7 @@ finished ``PwBaseWorkChain`` (``output_parameters`` with ``energy`` in eV,
 so :func:`~aiida_mlip_autopipe.labelling.training_set.collect_training_set`,
 the failure budget and the provenance graph work unchanged.
 
-It is never the default: a run uses it only when ``dft.oracle`` is set in the config
+It is never the default: a run uses it only when ``benchmark.oracle`` is set in the config
 (or ``oracle`` is given to ``LabellingWorkChain``). Its labels are not physics.
 """
 

@@ -160,36 +160,36 @@ class LabellingWorkChain(RollingPoolMixin, WorkChain):
         dft: Mapping[str, Any] | None = None,
         elements: list[str] | None = None,
         failure_budget: float = 0.25,
+        oracle: str | None = None,
         **kwargs: Any,
     ):
         """A builder whose ``dft`` template comes from ``PwBaseWorkChain.get_builder_from_protocol``.
 
         :param dft: the ``dft`` section of the config (a ``DFTConfig`` or its dict).
         :param elements: elements to prepare pseudos for (default: all in ``structures``).
-
-        With ``dft.oracle`` set (benchmarks only), the builder labels with that oracle and
-        has no ``dft`` template: no pw.x code or pseudopotential family is needed.
+        :param oracle: the config's ``benchmark.oracle`` (benchmarks only): the builder labels with
+            that oracle and has no ``dft`` template, no pw.x code or pseudopotential family is needed.
         """
         from aiida_mlip_autopipe.labelling.config import DFTConfig
 
         config = DFTConfig.model_validate(dict(dft or {})) if not isinstance(dft, DFTConfig) else dft
         if elements is None:
             elements = sorted({kind.symbol for s in structures.values() for kind in s.kinds})
-        if config.oracle is not None:
+        if oracle is not None:
             # issue 9 (oracle): benchmarks only; nothing of pw.x is prepared or required.
             from aiida_mlip_autopipe.labelling.config import check_oracle
 
-            problem = check_oracle(config.oracle, elements)
+            problem = check_oracle(oracle, elements)
             if problem is not None:
-                raise ValueError(f'dft.oracle: {problem}')
+                raise ValueError(f'benchmark.oracle: {problem}')
             builder = cls.get_builder()
-            builder.oracle = orm.Str(config.oracle)
+            builder.oracle = orm.Str(oracle)
             builder.structures = dict(structures)
             builder.max_concurrent = orm.Int(config.max_concurrent)
             builder.failure_budget = orm.Float(failure_budget)
             return builder
         if code is None:
-            raise ValueError('a pw.x code is needed unless dft.oracle is set')
+            raise ValueError('a pw.x code is needed unless benchmark.oracle is set')
         overrides = pw_overrides(config, elements)
         base = PwBaseWorkChain.get_builder_from_protocol(
             code, reference_structure(elements), protocol=config.protocol, overrides=overrides, **kwargs

@@ -74,7 +74,12 @@ def builder_from_protocol(
     # structures (of any chemistry) share cutoffs and pseudopotentials.
     dummy = {}
     labelling = LabellingWorkChain.get_builder_from_protocol(
-        pw, dummy, dft=resolved.dft, elements=list(resolved.target.elements), **kwargs
+        pw,
+        dummy,
+        dft=resolved.dft,
+        elements=list(resolved.target.elements),
+        oracle=resolved.benchmark.oracle,
+        **kwargs,
     )
     builder.labelling = {
         key: value

@@ -14,7 +14,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_mlip_autopipe.config import ConfigError, load_config, parse_config
-from aiida_mlip_autopipe.labelling.config import ORACLES, DFTConfig, check_oracle
+from aiida_mlip_autopipe.labelling.config import ORACLES, BenchmarkConfig, DFTConfig, check_oracle
 from aiida_mlip_autopipe.labelling.oracle import label_with_oracle
 from aiida_mlip_autopipe.labelling.training_set import collect_training_set
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
@@ -98,21 +98,32 @@ def test_check_oracle():
 
 
 def test_oracle_is_never_the_default():
-    assert DFTConfig().oracle is None
+    assert BenchmarkConfig().oracle is None
+    assert 'oracle' not in DFTConfig.model_fields  # never one key among the pw.x settings
     for path in (ROOT / 'examples').rglob('*.yaml'):
         config = load_config(path)
-        assert config.dft.oracle is None, f'{path} uses the benchmark oracle'
+        assert config.benchmark.oracle is None, f'{path} uses the benchmark oracle'
 
 
 def test_config_rejects_oracle_without_parameters():
-    with pytest.raises(ConfigError, match=r"dft.oracle \(got 'emt'\): oracle 'emt' has no parameters for \['Si'\]"):
-        parse_config({'target': {'elements': ['Si'], 'prototype': 'diamond'}, 'dft': {'oracle': 'emt'}})
-    with pytest.raises(ConfigError, match='dft.oracle'):
-        parse_config({'target': {'elements': ['Al'], 'prototype': 'fcc'}, 'dft': {'oracle': 'lj'}})
+    with pytest.raises(
+        ConfigError, match=r"benchmark.oracle \(got 'emt'\): oracle 'emt' has no parameters for \['Si'\]"
+    ):
+        parse_config({'target': {'elements': ['Si'], 'prototype': 'diamond'}, 'benchmark': {'oracle': 'emt'}})
+    with pytest.raises(ConfigError, match='benchmark.oracle'):
+        parse_config({'target': {'elements': ['Al'], 'prototype': 'fcc'}, 'benchmark': {'oracle': 'lj'}})
+
+
+def test_the_old_place_of_the_oracle_says_where_it_went():
+    with pytest.raises(ConfigError) as info:
+        parse_config({'target': {'elements': ['Al'], 'prototype': 'fcc'}, 'dft': {'oracle': 'emt'}})
+    [(field, _, message)] = info.value.problems
+    assert field == 'dft.oracle'
+    assert 'moved to benchmark.oracle' in message and 'benchmark: {oracle: emt}' in message
 
 
 def test_labelling_builder_with_oracle_needs_no_pw(aiida_profile, al_structure):
-    builder = LabellingWorkChain.get_builder_from_protocol(None, {'a': al_structure}, dft={'oracle': 'emt'})
+    builder = LabellingWorkChain.get_builder_from_protocol(None, {'a': al_structure}, oracle='emt')
     assert builder.oracle.value == 'emt'
     inputs = builder._inputs(prune=True)
     assert 'dft' not in inputs
@@ -159,7 +170,8 @@ def test_active_learning_builder_with_oracle(aiida_profile, aiida_localhost, cod
     config = load_config(ROOT / 'tests' / 'loop' / 'configs' / 'si_tiny.yaml')
     data = config.model_dump(mode='json', exclude_unset=True)
     data['target'] = {'elements': ['Al'], 'prototype': 'fcc', 'lattice_constant': 4.05, 'supercell_atoms': [4]}
-    data['dft'] = {'oracle': 'emt', 'pseudo_family': 'No/Such/Family', 'code': 'no-pw@nowhere'}
+    data['dft'] = {'pseudo_family': 'No/Such/Family', 'code': 'no-pw@nowhere'}
+    data['benchmark'] = {'oracle': 'emt'}
     config = parse_config(data)
     codes = {key: value for key, value in codes_from_setup.items() if key != 'pw'}
     builder = ActiveLearningWorkChain.get_builder_from_protocol(config, codes=codes, protocol='fast')
