@@ -80,7 +80,7 @@ class StageCalculation(CalcJob):
         """``task.json``, ``structures.extxyz`` and the subclass files; one ``python -m`` command."""
         if not self.TASK_MODULE:
             raise NotImplementedError(f'{type(self).__name__} sets no TASK_MODULE')
-        task: dict[str, Any] = {'settings': self.inputs.settings.get_dict()}
+        task: dict[str, Any] = {'settings': self.inputs.settings.get_dict() if 'settings' in self.inputs else {}}
         structures = dict(self.inputs.get('structures', {}) or {})
         if structures:
             write_structures(

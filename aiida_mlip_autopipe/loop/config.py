@@ -1,12 +1,34 @@
-"""The ``loop`` section: when the active-learning loop stops, and how many failures it tolerates."""
+"""The ``loop`` section: when it stops, what its fits are measured on, the final refit, the failures it tolerates."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
 from aiida_mlip_autopipe.config.base import Section
 
-__all__ = ('FailureBudget', 'LoopConfig')
+__all__ = ('FailureBudget', 'FinalFitConfig', 'LoopConfig')
+
+
+class FinalFitConfig(Section):
+    """The converged refit that becomes the run's potential once the loop stops.
+
+    Per-generation fits may stay cheap (few iterations, a small basis, warm starts); the
+    potential users get is fitted from scratch on every label, with a basis sized to the data
+    and enough iterations, with several seeds, the best on the held-out set kept (the last
+    loop potential competes too).
+    """
+
+    enabled: bool = Field(default=True, description='Refit once the loop stops.')
+    functions_per_element: int | Literal['auto'] = Field(
+        default='auto',
+        description="Basis functions per element, or 'auto': one per 8 labelled atoms of the rarest element, in "
+        'steps of 8, at least training.functions_per_element and at most max_functions_per_element.',
+    )
+    max_functions_per_element: int = Field(default=64, ge=1, le=5000, description="Upper bound of 'auto'.")
+    maxiter: int = Field(default=500, ge=1, le=100_000, description='Optimizer iterations of each refit.')
+    seeds: int = Field(default=2, ge=1, le=16, description='Refits with different seeds (run at the same time).')
 
 
 class FailureBudget(Section):
@@ -31,6 +53,31 @@ class LoopConfig(Section):
         description='Stable when fewer MD frames than this exceed gamma_lower and none halted.',
     )
     rmse_plateau: float = Field(
-        default=0.02, ge=0, le=1, description='Stop when the test force RMSE improves by less than this fraction.'
+        default=0.02,
+        ge=0,
+        le=1,
+        description='Stop when the force RMSE on the held-out set improves by less than this fraction from one '
+        "generation's fit to the next.",
     )
+    holdout: int = Field(
+        default=4,
+        ge=0,
+        le=100_000,
+        description="DFT labels drawn once from generation 0's screened candidates (spread over their origins) "
+        'and never trained on: the yardstick of every fit (plateau rule, regression check, final refit, report).',
+    )
+    holdout_per_generation: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description='MD cut-outs of each later generation added to the held-out set as they appear.',
+    )
+    regression_tolerance: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="A generation's fit whose held-out energy or force RMSE is worse than the previous potential's "
+        'by more than this fraction is a regression: reported, and the previous potential is kept.',
+    )
+    final_fit: FinalFitConfig = Field(default_factory=FinalFitConfig)
     failure_budget: FailureBudget = Field(default_factory=FailureBudget)

@@ -32,13 +32,18 @@ class GenerationSteps:
         """Label the selection with pw.x (one PwBaseWorkChain each, bounded concurrency)."""
         g = self.ctx.generation
         self._phase('dft')
+        from aiida_mlip_autopipe.loop.holdout import PREFIX
+
         inputs = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='labelling'))
-        inputs.structures = self.ctx.selected
+        inputs.structures = {**self.ctx.selected, **{PREFIX + k: v for k, v in self.ctx.holdout_new.items()}}
         inputs.failure_budget = orm.Float(self.cfg.loop.failure_budget.label_fraction)
         inputs.clean_workdir = self.inputs.clean_workdir
         inputs.metadata = {'call_link_label': f'label_gen{g:02d}'}
         node = self.submit(LabellingWorkChain, **inputs)
-        self.report(f'generation {g}: launching LabellingWorkChain<{node.pk}> for {len(self.ctx.selected)} structures')
+        self.report(
+            f'generation {g}: launching LabellingWorkChain<{node.pk}> for {len(self.ctx.selected)} structures'
+            + (f' and {len(self.ctx.holdout_new)} held-out ones' if self.ctx.holdout_new else '')
+        )
         return ToContext(labelling=node)
 
     def inspect_labelling(self):
@@ -46,7 +51,7 @@ class GenerationSteps:
         g = self.ctx.generation
         node = self.ctx.labelling
         record = self._record()
-        records.record_labelling(record, node, len(self.ctx.selected))
+        records.record_labelling(record, node, len(self.ctx.selected) + len(self.ctx.holdout_new))
         if not node.is_finished_ok:
             if node.exit_status == LabellingWorkChain.exit_codes.ERROR_FAILURE_BUDGET_EXCEEDED.status:
                 self.ctx.exit_code = self.exit_codes.ERROR_LABEL_FAILURE_BUDGET_EXCEEDED.format(
@@ -60,9 +65,21 @@ class GenerationSteps:
             self.ctx.stop = {'rule': 'error', 'message': self.ctx.exit_code.message}
             return
         new = node.outputs.training_set
+        if self.ctx.holdout_new:
+            from aiida_mlip_autopipe.loop.holdout import split_labels
+
+            split = split_labels(
+                labels=new,
+                holdout=orm.List([n.uuid for n in self.ctx.holdout_new.values()]),
+                metadata={'call_link_label': f'split_gen{g:02d}'},
+            )
+            new, held = split['training'], split['holdout']
+            self._add_holdout(held)
         self.ctx.new_labels = new
         started = time.time()
-        if self.ctx.training_set is None:
+        if not new.num_frames:
+            pass  # only held-out labels this generation: the training set stays as it is
+        elif self.ctx.training_set is None:
             self.ctx.training_set = new
         else:
             self.ctx.training_set = merge_training_sets(
@@ -73,6 +90,21 @@ class GenerationSteps:
         record['training_set_uuid'] = self.ctx.training_set.uuid
         self._timed('merge', started)
         self.report(records.labels_line(g, new.num_frames, record))
+
+    def _add_holdout(self, held) -> None:
+        """Merge newly labelled held-out frames into the run's held-out set."""
+        g = self.ctx.generation
+        if not held.num_frames:
+            return
+        if self.ctx.holdout is None:
+            self.ctx.holdout = held
+        else:
+            self.ctx.holdout = merge_training_sets(
+                previous=self.ctx.holdout, new=held, metadata={'call_link_label': f'merge_holdout_gen{g:02d}'}
+            )
+        self.ctx.holdout_total = self.ctx.holdout.num_frames
+        self._record()['holdout_total'] = self.ctx.holdout_total
+        self.report(f'generation {g}: {held.num_frames} held-out labels, {self.ctx.holdout_total} in the held-out set')
 
     def should_calibrate(self):
         """Whether the previous potential can be calibrated on the labels that just arrived."""
@@ -161,6 +193,42 @@ class GenerationSteps:
                 'fit_failure_budget', f'{self.ctx.failed_fits} fits failed, above the budget of {budget}'
             )
             self._stop(decision, self.exit_codes.ERROR_FIT_FAILURE_BUDGET_EXCEEDED.format(message=decision.message))
+
+    def should_evaluate(self):
+        """Whether a new fit can be measured on the held-out set."""
+        return not self._ended() and self.ctx.new_potential is not None and self.ctx.holdout is not None
+
+    def run_evaluation(self):
+        """The new potential and the previous one on the held-out set (a job)."""
+        from aiida_mlip_autopipe.uncertainty.job import EvaluationCalculation
+
+        g = self.ctx.generation
+        potentials = {'new': self.ctx.new_potential}
+        if self.ctx.potential is not None:
+            potentials['previous'] = self.ctx.potential
+        inputs = children.evaluation_inputs(g, self.inputs.codes.uncertainty, potentials, self.ctx.holdout)
+        job = self.submit(EvaluationCalculation, **inputs)
+        self.report(
+            f'generation {g}: launching EvaluationCalculation<{job.pk}> of {" and ".join(potentials)} potential on '
+            f'{self.ctx.holdout.num_frames} held-out labels'
+        )
+        return ToContext(evaluation=job)
+
+    def inspect_evaluation(self):
+        """Record the held-out errors; a fit worse than its predecessor is a regression: the predecessor is kept."""
+        g = self.ctx.generation
+        job = self.ctx.pop('evaluation')
+        record = self._record()
+        record['timings']['evaluation'] = round(records.child_seconds(job), 3)
+        if not job.is_finished_ok:
+            self._job_failed('evaluation', job, fatal=False)
+            return
+        errors = job.outputs.errors.get_dict()
+        regression = records.record_holdout(record, errors, self.cfg.loop.regression_tolerance)
+        self.report(records.holdout_line(g, errors))
+        if regression:
+            self.report(f'generation {g}: REGRESSION: {regression}; exploring with the previous potential')
+            self.ctx.new_potential = None
 
     def run_exploration(self):
         """MD at every configured temperature (and pressure) on the new potential, gamma monitored."""

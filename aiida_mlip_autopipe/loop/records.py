@@ -20,6 +20,8 @@ __all__ = (
     'first_fit_line',
     'first_fit_minimum',
     'fit_line',
+    'fit_summary',
+    'holdout_line',
     'labels_line',
     'md_line',
     'new_record',
@@ -27,6 +29,7 @@ __all__ = (
     'progress',
     'record_calibration',
     'record_fit',
+    'record_holdout',
     'record_labelling',
     'setup_line',
     'tally_md',
@@ -38,8 +41,8 @@ __all__ = (
 RETRYABLE_FIT_FAILURES = {400, 401, 403, 404}
 
 
-def new_record(generation: int, labels_total: int) -> dict[str, Any]:
-    """The empty record of ``generation``, starting from ``labels_total`` labels."""
+def new_record(generation: int, labels_total: int, holdout_total: int = 0) -> dict[str, Any]:
+    """The empty record of ``generation``, starting from ``labels_total`` labels (``holdout_total`` held out)."""
     return {
         'generation': generation,
         'candidates': 0,
@@ -53,6 +56,7 @@ def new_record(generation: int, labels_total: int) -> dict[str, Any]:
         'md_failed': 0,
         'md_halted': 0,
         'new_candidates': 0,
+        'holdout_total': holdout_total,
         'timings': {},
     }
 
@@ -277,3 +281,49 @@ def validation_line(data: Mapping[str, Any]) -> str:
             f'stability MD at {data["md"]["temperature"]} K: {"stable" if data["md"]["stable"] else "UNSTABLE"}'
         )
     return 'validation: ' + '; '.join(lines)
+
+
+def record_holdout(record: dict[str, Any], errors: Mapping[str, Any], tolerance: float) -> str | None:
+    """Write the held-out errors of the new (and previous) potential into ``record``; return a regression, or None.
+
+    A regression: the new potential's energy or force RMSE on the held-out set exceeds the
+    previous potential's on the same frames by more than ``tolerance`` (a fraction).
+    """
+    new = errors['new']
+    record['holdout_energy_rmse'] = new['energy_rmse']
+    record['holdout_force_rmse'] = new['force_rmse']
+    record['holdout_frames'] = new['n_frames']
+    previous = errors.get('previous')
+    if not previous:
+        return None
+    record['holdout_energy_rmse_previous'] = previous['energy_rmse']
+    record['holdout_force_rmse_previous'] = previous['force_rmse']
+    worse = [
+        f'{what} RMSE {new[key]:.1f} vs {previous[key]:.1f} {unit}'
+        for key, what, unit in (('energy_rmse', 'energy', 'meV/atom'), ('force_rmse', 'force', 'meV/Å'))
+        if new[key] is not None and previous[key] is not None and new[key] > (1 + tolerance) * previous[key]
+    ]
+    if not worse:
+        return None
+    message = f'held-out {"; ".join(worse)} (new vs previous potential, tolerance {tolerance:.0%})'
+    record['fit_regression'] = message
+    return message
+
+
+def holdout_line(generation: int, errors: Mapping[str, Any]) -> str:
+    """The report line of a fit measured on the held-out set (and its predecessor on the same frames)."""
+    new, previous = errors['new'], errors.get('previous')
+    line = (
+        f'generation {generation}: held-out set ({new["n_frames"]} labels): new potential E {new["energy_rmse"]:.1f} '
+        f'meV/atom, F {new["force_rmse"]:.1f} meV/Å'
+    )
+    if previous:
+        line += f'; previous E {previous["energy_rmse"]:.1f} meV/atom, F {previous["force_rmse"]:.1f} meV/Å'
+    return line
+
+
+def fit_summary(node: orm.CalcJobNode) -> dict[str, Any]:
+    """Errors, size and convergence of a finished fit (from its metrics)."""
+    metrics = node.outputs.metrics.get_dict()
+    keys = ('train_energy_rmse', 'train_force_rmse', 'test_energy_rmse', 'test_force_rmse', 'iterations', 'converged')
+    return {key: metrics.get(key) for key in keys if key in metrics}

@@ -26,7 +26,7 @@ class SelectionSteps:
         wanted = records.first_fit_minimum(cfg, self.ctx.candidates, labelled=self.ctx.training_set is not None)
         if wanted > cfg.selection.n_select:
             self.report(records.first_fit_line(cfg, wanted))
-        return max(0, min(wanted, cfg.loop.dft_budget - self.ctx.labels_total))
+        return max(0, min(wanted, cfg.loop.dft_budget - self.ctx.labels_total - self.ctx.holdout_total))
 
     def run_screening(self):
         """Screen the new candidates with the universal model; score the unlabelled pool with the current potential."""
@@ -152,7 +152,8 @@ class SelectionSteps:
             self._job_failed('selection', job)
             return None
         self.ctx.selected = dict(output_structures(job))
-        picked = set(self.ctx.selected)
+        self._draw_holdout()
+        picked = set(self.ctx.selected) | set(self.ctx.holdout_new)
         self.ctx.pool = {key: node for key, node in {**self.ctx.pool, **self.ctx.screened}.items() if key not in picked}
         record['selected'] = len(self.ctx.selected)
         method = {'fps': 'farthest point sampling on SOAP', 'doptimal': 'D-optimality on the ACE basis'}
@@ -165,6 +166,37 @@ class SelectionSteps:
         if not self.ctx.selected:
             self._nothing_to_label()
         return None
+
+    def _draw_holdout(self) -> None:
+        """Structures for the held-out set: in generation 0 from the screened pool, later from new MD cut-outs."""
+        from aiida import orm
+
+        from aiida_mlip_autopipe.loop.holdout import draw_holdout
+
+        cfg = self.cfg
+        g = self.ctx.generation
+        self.ctx.holdout_new = {}
+        wanted = cfg.loop.holdout if g == 0 else cfg.loop.holdout_per_generation
+        room = cfg.loop.dft_budget - self.ctx.labels_total - self.ctx.holdout_total - len(self.ctx.selected)
+        rest = {key: node for key, node in self.ctx.screened.items() if key not in self.ctx.selected}
+        n = max(0, min(wanted, room, len(rest)))
+        if n == 0:
+            return
+        origins = [] if g == 0 else ['gamma-extract']
+        drawn = draw_holdout(
+            n=orm.Int(n),
+            seed=orm.Int(cfg.seed + 7919 * (g + 1)),
+            origins=orm.List(origins),
+            structures=rest,
+            metadata={'call_link_label': f'holdout_gen{g:02d}'},
+        )
+        self.ctx.holdout_new = dict(drawn.get('structures', {}))
+        if self.ctx.holdout_new:
+            self.report(
+                f'generation {g}: {len(self.ctx.holdout_new)} candidates drawn for the held-out set '
+                f'({", ".join(sorted({n.base.extras.get("origin", "?") for n in self.ctx.holdout_new.values()}))}); '
+                'they are labelled but never trained on'
+            )
 
     def _nothing_to_label(self) -> None:
         """An empty selection ends the loop: nothing new is uncertain; with nothing labelled at all, it is an error.
@@ -185,5 +217,5 @@ class SelectionSteps:
         self.report(f'stopping: {decision.rule}: {decision.message}')
 
     def has_selection(self):
-        """Whether there is something to label this generation."""
-        return bool(self.ctx.selected) and not self._ended()
+        """Whether there is something to label this generation (picks, or structures for the held-out set)."""
+        return bool(self.ctx.selected or self.ctx.get('holdout_new')) and not self._ended()

@@ -22,6 +22,9 @@ RECORD_KEYS = (
     'train_frames',
     'test_force_rmse',  # meV/Å, pacemaker's random hold-out of this generation, None when none
     'prediction_force_rmse',  # meV/Å, previous potential on this generation's new labels (never seen)
+    'holdout_force_rmse',  # meV/Å, this generation's potential on the run's held-out set
+    'holdout_force_rmse_previous',  # meV/Å, the previous potential on the same frames
+    'holdout_total',  # held-out labels so far (never trained on)
     'train_force_rmse',
     'md_runs',
     'md_failed',
@@ -105,21 +108,32 @@ def evaluate_stop_rules(history: Sequence[Mapping[str, Any]], loop: Mapping[str,
             f'generation {generation}: {fraction:.2%} of MD frames above gamma_lower '
             f'(target < {loop["stable_fraction"]:.2%}), no halted run in {runs} MD runs',
         )
-    # The test error is that of each generation's potential on the next generation's labels,
-    # which it never saw; pacemaker's random hold-outs change with the data and are not comparable.
-    rmses = [h.get('prediction_force_rmse') for h in history if h.get('prediction_force_rmse') is not None]
-    if len(rmses) >= 2 and loop.get('rmse_plateau', 0) > 0:
-        previous, current = rmses[-2], rmses[-1]
-        change = (previous - current) / previous if previous > 0 else 0.0
-        if previous > 0 and abs(change) < loop['rmse_plateau']:
+    # The yardstick is the run's held-out set: the new potential and the previous one on the same
+    # frames, neither fitted to them. Without a held-out set, each potential's error on the next
+    # generation's labels (never seen, but picked because it was uncertain there).
+    change = None
+    if last.get('holdout_force_rmse') is not None and last.get('holdout_force_rmse_previous') is not None:
+        previous, current = last['holdout_force_rmse_previous'], last['holdout_force_rmse']
+        where = 'the held-out set'
+    else:
+        rmses = [h.get('prediction_force_rmse') for h in history if h.get('prediction_force_rmse') is not None]
+        previous, current = (rmses[-2], rmses[-1]) if len(rmses) >= 2 else (None, None)
+        where = 'new, unseen labels'
+    if previous and loop.get('rmse_plateau', 0) > 0:
+        change = (previous - current) / previous
+        if abs(change) < loop['rmse_plateau']:
             return Decision(
                 'rmse_plateau',
-                f'force RMSE on new, unseen labels went from {previous:.1f} to {current:.1f} meV/Å '
+                f'force RMSE on {where} went from {previous:.1f} to {current:.1f} meV/Å '
                 f'({change:+.1%} improvement), within the {loop["rmse_plateau"]:.0%} plateau threshold',
             )
-    total = last.get('labels_total', 0)
+    total = last.get('labels_total', 0) + last.get('holdout_total', 0)
     if total >= loop['dft_budget']:
-        return Decision('dft_budget', f'{total} DFT labels used, budget {loop["dft_budget"]}')
+        held = last.get('holdout_total', 0)
+        return Decision(
+            'dft_budget',
+            f'{total} DFT labels used' + (f' ({held} held out)' if held else '') + f', budget {loop["dft_budget"]}',
+        )
     if generation + 1 >= loop['max_generations']:
         return Decision('max_generations', f'{generation + 1} generations run, maximum {loop["max_generations"]}')
     if not last.get('new_candidates', 1) and not last.get('pool_remaining', 0):

@@ -24,8 +24,10 @@ def summarise_run(history: orm.Dict, stop: orm.Dict) -> dict:
         'md_failed': sum(g.get('md_failed', 0) for g in generations),
         'md_halted': sum(g.get('md_halted', 0) for g in generations),
         'fits_failed': sum(len(g.get('fit_failures', [])) for g in generations),
+        'holdout_labels': generations[-1].get('holdout_total', 0) if generations else 0,
+        'fit_regressions': sum(1 for g in generations if g.get('fit_regression')),
     }
     return {
-        'history': orm.Dict({'generations': generations, 'totals': totals}),
+        'history': orm.Dict({'generations': generations, 'totals': totals, 'final_fit': history.get('final_fit')}),
         'stop': orm.Dict(stop.get_dict()),
     }

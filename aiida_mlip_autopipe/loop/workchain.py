@@ -32,13 +32,14 @@ from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.loop import children, records, stop_rules
 from aiida_mlip_autopipe.loop.generation import GenerationSteps
 from aiida_mlip_autopipe.loop.protocol import LABELLING_EXCLUDED, builder_from_protocol, validate_config
+from aiida_mlip_autopipe.loop.refit import FinalFitSteps
 from aiida_mlip_autopipe.loop.selecting import SelectionSteps
 from aiida_mlip_autopipe.validation.functions import analyse_validation, validation_structures
 
 __all__ = ('ActiveLearningWorkChain',)
 
 
-class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, WorkChain):
+class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, FinalFitSteps, WorkChain):
     """Build an ACE potential by active learning on DFT labels, from one validated config."""
 
     @classmethod
@@ -123,10 +124,22 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
                     cls.run_training,
                     cls.inspect_training,
                 ),
+                if_(cls.should_evaluate)(
+                    cls.run_evaluation,
+                    cls.inspect_evaluation,
+                ),
                 cls.run_exploration,
                 cls.inspect_exploration,
                 cls.run_extraction,
                 cls.inspect_extraction,
+            ),
+            if_(cls.should_refit)(
+                cls.run_final_fit,
+                cls.inspect_final_fit,
+                if_(cls.should_evaluate_final)(
+                    cls.run_final_evaluation,
+                    cls.inspect_final_evaluation,
+                ),
             ),
             if_(cls.should_validate)(
                 cls.run_validation,
@@ -136,6 +149,12 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
         )
         spec.output('potential', valid_type=AcePotentialData, help='The potential of the last generation.')
         spec.output('training_set', valid_type=TrainingSetData, help='Every label the final fit used.')
+        spec.output(
+            'holdout',
+            valid_type=TrainingSetData,
+            required=False,
+            help='The held-out labels: never trained on, every fit was measured on them.',
+        )
         spec.output('history', valid_type=orm.Dict, help='Per generation: labels, fit metrics, exploration, timings.')
         spec.output('stop', valid_type=orm.Dict, help='The rule that stopped the run and the numbers behind it.')
         spec.output('validation', valid_type=orm.Dict, required=False, help='Final potential against DFT.')
@@ -185,7 +204,7 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
         return self.ctx.history[-1]
 
     def _new_record(self, generation: int) -> dict[str, Any]:
-        return records.new_record(generation, self.ctx.labels_total)
+        return records.new_record(generation, self.ctx.labels_total, self.ctx.holdout_total)
 
     def _phase(self, name: str) -> None:
         """Mark the phase the run is in, for ``aiida-mlip-autopipe status`` (an extra; no provenance)."""
@@ -233,6 +252,10 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
         self.ctx.selected = {}
         self.ctx.trajectories = {}
         self.ctx.labels_total = self.ctx.training_set.num_frames if self.ctx.training_set is not None else 0
+        self.ctx.holdout = None
+        self.ctx.holdout_total = 0
+        self.ctx.holdout_new = {}
+        self.ctx.final = None
         self.ctx.fit_attempt = 0
         self.ctx.exit_code = None
         self.report(records.setup_line(cfg, self.ctx.labels_total))
@@ -263,7 +286,7 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
         return self.ctx.exit_code is None and self.ctx.potential is not None and self.cfg.validation.enabled
 
     def run_validation(self):
-        """Label E–V points (and small phonon supercells) with DFT; run a stability MD at the top temperature."""
+        """Label E–V points, phonon supercells and surface cells with DFT; relax the molecule; run a stability MD."""
         from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
 
         cfg = self.cfg
@@ -271,37 +294,78 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
         inputs = self._inputs_with_structure(config=self.inputs.config)
         cells = validation_structures(**inputs, metadata={'call_link_label': 'validation_structures'})
         self.ctx.validation_cells = cells['cells']
+        self.ctx.validation_molecule = cells.get('molecule')
         labelling = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='labelling'))
-        labelling.structures = dict(cells['structures'])
-        labelling.failure_budget = orm.Float(1.0)
-        labelling.clean_workdir = self.inputs.clean_workdir
-        labelling.metadata = {'call_link_label': 'label_validation'}
-        dft = self.submit(LabellingWorkChain, **labelling)
+        launched = {}
+        lines = []
+        if cells['structures']:
+            labelling.structures = dict(cells['structures'])
+            labelling.failure_budget = orm.Float(1.0)
+            labelling.clean_workdir = self.inputs.clean_workdir
+            labelling.metadata = {'call_link_label': 'label_validation'}
+            launched['validation_dft'] = self.submit(LabellingWorkChain, **labelling)
+            lines.append(f'LabellingWorkChain<{launched["validation_dft"].pk}> for {len(labelling.structures)} cells')
+        # issue 16: pw.x relaxes the molecule once; the potential's relaxation is compared in analyse_validation.
+        if self.ctx.validation_molecule is not None and 'dft' in labelling:
+            from aiida.plugins import WorkflowFactory
+
+            from aiida_mlip_autopipe.validation.inputs import molecule_relax_inputs
+
+            relax = molecule_relax_inputs(
+                labelling['dft'], self.ctx.validation_molecule, cfg.validation.relax_fmax, cfg.dft.conv_thr_per_atom
+            )
+            launched['validation_relax'] = self.submit(WorkflowFactory('quantumespresso.pw.base'), **relax)
+            lines.append(f'PwBaseWorkChain<{launched["validation_relax"].pk}> relaxes the molecule')
+        elif self.ctx.validation_molecule is not None:
+            lines.append('no DFT relaxation of the molecule (benchmark oracle)')
         inputs = self._inputs_with_structure(config=self.inputs.config, seed=orm.Int(cfg.seed + 99))
         starts = build_md_structures(**inputs, metadata={'call_link_label': 'md_start_validation'})['structures']
         md_inputs = children.validation_md_inputs(cfg, starts, self.ctx.potential, self.inputs.lammps_code)
-        md = self.submit(LammpsCalculation, **md_inputs)
-        self.report(
-            f'validation: LabellingWorkChain<{dft.pk}> for {len(labelling.structures)} cells, '
-            f'stability LammpsCalculation<{md.pk}> at {md_inputs["settings"]["temperature"]:.0f} K'
+        launched['validation_md'] = self.submit(LammpsCalculation, **md_inputs)
+        lines.append(
+            f'stability LammpsCalculation<{launched["validation_md"].pk}> at '
+            f'{md_inputs["settings"]["temperature"]:.0f} K'
         )
-        return ToContext(validation_dft=dft, validation_md=md)
+        self.report('validation: ' + ', '.join(lines))
+        return ToContext(**launched)
 
     def inspect_validation(self):
-        """Compare the potential with DFT on the validation cells."""
+        """Compare the potential with DFT on the validation cells (and the relaxed molecule)."""
+        from aiida_mlip_autopipe.validation.systems import validation_lines
+
+        cfg = self.cfg
         inputs = {'potential': self.ctx.potential, 'cells': self.ctx.validation_cells}
-        dft = self.ctx.validation_dft
-        if dft.is_finished_ok:
+        dft = self.ctx.get('validation_dft')
+        if dft is not None and dft.is_finished_ok:
             inputs['dft_labels'] = dft.outputs.training_set
-        else:
+        elif dft is not None:
             self.report(f'validation: LabellingWorkChain<{dft.pk}> failed [{dft.exit_status}]; comparing without DFT')
+        if self.ctx.get('validation_molecule') is not None:
+            inputs['molecule'] = self.ctx.validation_molecule
+            inputs['settings'] = orm.Dict(
+                {
+                    'bond_tolerance': cfg.validation.bond_tolerance,
+                    'angle_tolerance': cfg.validation.angle_tolerance,
+                    'relax_fmax': cfg.validation.relax_fmax,
+                }
+            )
+            relax = self.ctx.get('validation_relax')
+            if relax is not None and relax.is_finished_ok:
+                inputs['molecule_dft'] = relax.outputs.output_structure
+            elif relax is not None:
+                self.report(f'validation: PwBaseWorkChain<{relax.pk}> failed [{relax.exit_status}]; no DFT geometry')
         md = self.ctx.validation_md
         if 'summary' in md.outputs:
             inputs['md_summary'] = md.outputs.summary
         result = analyse_validation(**inputs, metadata={'call_link_label': 'analyse_validation'})
         self.out('validation', result['validation'])
         self.out('validation_curves', result['curves'])
-        self.report(records.validation_line(result['validation'].get_dict()))
+        data = result['validation'].get_dict()
+        bulk_line = records.validation_line(data)
+        if bulk_line.strip() != 'validation:':
+            self.report(bulk_line)
+        for line in validation_lines(data):
+            self.report(f'validation: {line}')
 
     def results(self):
         """Attach the final potential, training set, history and the reason the run stopped."""
@@ -312,9 +376,11 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Wo
             self.out('potential', self.ctx.potential)
         if self.ctx.training_set is not None:
             self.out('training_set', self.ctx.training_set)
+        if self.ctx.holdout is not None:
+            self.out('holdout', self.ctx.holdout)
         stop = self.ctx.stop or {'rule': 'none', 'message': 'the loop ended without a stop rule'}
         summary = summarise_run(
-            history=orm.Dict({'generations': self.ctx.history}),
+            history=orm.Dict({'generations': self.ctx.history, 'final_fit': self.ctx.final}),
             stop=orm.Dict(stop),
             metadata={'call_link_label': 'summarise_run'},
         )

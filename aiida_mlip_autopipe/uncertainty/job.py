@@ -22,7 +22,14 @@ from aiida_mlip_autopipe.common.stage_job import StageCalculation, StageParser, 
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 
-__all__ = ('CalibrationCalculation', 'CalibrationParser', 'ScoringCalculation', 'ScoringParser')
+__all__ = (
+    'CalibrationCalculation',
+    'CalibrationParser',
+    'EvaluationCalculation',
+    'EvaluationParser',
+    'ScoringCalculation',
+    'ScoringParser',
+)
 
 POTENTIAL_FOLDER = 'potential'
 
@@ -157,4 +164,51 @@ class CalibrationParser(StageParser):
         if 'gamma_lower_after' not in calibration:
             return self.exit_codes.ERROR_INCOMPLETE_RESULT.format(error='no gamma_lower_after')
         self.out('calibration', orm.Dict({**calibration, 'job': result.get('job', {})}))
+        return None
+
+
+class EvaluationCalculation(StageCalculation):
+    """Energy and force errors of several potentials on the same labelled frames (the run's held-out set)."""
+
+    TASK_MODULE = 'aiida_mlip_autopipe.uncertainty.task'
+    FILENAME_LABELS = 'labels.extxyz'
+
+    @classmethod
+    def define(cls, spec: CalcJobProcessSpec) -> None:
+        """Potentials by key and the labels; errors per potential."""
+        super().define(spec)
+        spec.inputs['settings'].required = False
+        spec.input_namespace('potentials', valid_type=AcePotentialData, dynamic=True, help='Potentials by key.')
+        spec.input('labels', valid_type=TrainingSetData, help='Labelled frames none of the potentials was fitted to.')
+        spec.inputs['metadata']['options']['parser_name'].default = 'mlip_autopipe.uncertainty.evaluate'
+        spec.output(
+            'errors',
+            valid_type=orm.Dict,
+            help='Per potential: energy RMSE (meV/atom, DFT total energies) and force RMSE (meV/Å), per frame too.',
+        )
+
+    def write_inputs(self, folder: Any) -> dict[str, Any]:
+        """Each potential's files and reference energies; the labels."""
+        potentials = {
+            key: {
+                'folder': copy_folder(potential, folder, f'potential_{key}'),
+                'reference_energy': potential.reference_energy,
+            }
+            for key, potential in sorted(self.inputs.potentials.items())
+        }
+        return {
+            'kind': 'evaluate',
+            'potentials': potentials,
+            'labels': copy_file(self.inputs.labels, folder, self.FILENAME_LABELS),
+        }
+
+
+class EvaluationParser(StageParser):
+    """The errors of every potential as one ``Dict``."""
+
+    REQUIRED = ('errors',)
+
+    def parse_result(self, result: dict[str, Any]) -> ExitCode | None:
+        """``errors`` output."""
+        self.out('errors', orm.Dict({**result['errors'], 'job': result.get('job', {})}))
         return None

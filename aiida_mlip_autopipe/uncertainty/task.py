@@ -1,9 +1,12 @@
 """The uncertainty jobs: ``python -m aiida_mlip_autopipe.uncertainty.task task.json``.
 
-Two kinds of task (``task['kind']``), both on the current potential with its active set:
+Three kinds of task (``task['kind']``):
 
-- ``score``: the largest extrapolation grade of every structure (pool reuse);
-- ``calibrate``: per-atom gamma against the real force error on newly labelled frames.
+- ``score``: the largest extrapolation grade of every structure (pool reuse), on the current
+  potential with its active set;
+- ``calibrate``: per-atom gamma against the real force error on newly labelled frames;
+- ``evaluate``: energy and force errors of one or more potentials on labelled frames (the
+  held-out set), with the potentials' reference energies, so energies compare with DFT.
 
 The potential's files come with the job (``potential/potential.yaml`` and ``.asi``).
 """
@@ -55,9 +58,54 @@ def calibrate(task: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {'calibration': record(relation, task['settings'])}
 
 
+def errors(calc: Any, frames: list[Any], reference: dict[str, float]) -> dict[str, Any]:
+    """Energy (meV/atom) and force (meV/Å per component) RMSE of ``calc`` on ``frames``, and per frame."""
+    import numpy as np
+
+    energy, forces, per_frame = [], [], []
+    for atoms in frames:
+        probe = atoms.copy()
+        probe.calc = calc
+        symbols = atoms.get_chemical_symbols()
+        offset = sum(float(reference.get(s, 0.0)) for s in symbols) - float(reference.get('shift', 0.0)) * len(symbols)
+        de = (probe.get_potential_energy() + offset - atoms.get_potential_energy()) / len(atoms)
+        df = (probe.get_forces() - atoms.get_forces()).ravel()
+        energy.append(de)
+        forces.append(df)
+        per_frame.append(
+            {
+                'name': atoms.info.get('name'),
+                'structure_uuid': atoms.info.get('structure_uuid'),
+                'origin': atoms.info.get('origin'),
+                'energy_error': 1000 * float(de),
+                'force_rmse': 1000 * float(np.sqrt(np.mean(df**2))),
+            }
+        )
+    all_forces = np.concatenate(forces) if forces else np.zeros(0)
+    return {
+        'n_frames': len(frames),
+        'energy_rmse': 1000 * float(np.sqrt(np.mean(np.square(energy)))) if energy else None,
+        'force_rmse': 1000 * float(np.sqrt(np.mean(all_forces**2))) if len(all_forces) else None,
+        'frames': per_frame,
+    }
+
+
+def evaluate(task: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Errors of every potential of the task on the labelled frames."""
+    from ase.io import read
+    from pyace import PyACECalculator
+
+    frames = read(str(folder / task['labels']), index=':')
+    results = {}
+    for key, entry in sorted(task['potentials'].items()):
+        calc = PyACECalculator(str(folder / entry['folder'] / 'potential.yaml'))
+        results[key] = errors(calc, frames, entry.get('reference_energy') or {})
+    return {'errors': results}
+
+
 def main(task: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Dispatch on ``task['kind']``."""
-    kinds = {'score': score, 'calibrate': calibrate}
+    kinds = {'score': score, 'calibrate': calibrate, 'evaluate': evaluate}
     if task.get('kind') not in kinds:
         raise ValueError(f'unknown uncertainty task kind {task.get("kind")!r}; expected one of {sorted(kinds)}')
     return kinds[task['kind']](task, folder)

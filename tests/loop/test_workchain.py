@@ -251,6 +251,12 @@ def test_end_to_end_tiny_loop(config, codes_from_setup, pseudo_families, tmp_pat
     # Every frame of the final set traces back to a finished PwBaseWorkChain.
     for frame in results['training_set'].get_frames():
         assert orm.load_node(frame.info['workchain_uuid']).is_finished_ok
+    # Two held-out labels, never trained on; both refits and the loop potential were measured on them.
+    held = {f.info['structure_uuid'] for f in results['holdout'].get_frames()}
+    assert len(held) == 2 and not held & {f.info['structure_uuid'] for f in results['training_set'].get_frames()}
+    final = results['history']['final_fit']
+    assert set(final['errors']) == {'loop', 'seed0', 'seed1'} and final['chosen'] in final['errors']
+    assert any(label.startswith('train_final_seed') for label in labels) and 'evaluate_final' in labels
     validation = results['validation'].get_dict()
     assert 'dft' in validation['ev'] and validation['md']['steps_run'] > 0
     report = write_report(collect_run(node), tmp_path)

@@ -112,3 +112,26 @@ def test_the_calibrated_threshold_stays_in_its_bounds():
     never = calibrate({'bins': [{'gamma_low': 0.5, 'mean_error': 0.01}]}, settings)
     assert never['measured_threshold'] is None and never['gamma_lower_after'] == 2.0 and not never['adjusted']
     assert np.isfinite(record['error_target'])
+
+
+def test_evaluation_of_two_potentials_on_the_same_frames(python_code, potential):
+    from aiida_mlip_autopipe.uncertainty.job import EvaluationCalculation
+
+    frames = read(SI_LABELS, ':')
+    labels = TrainingSetData.from_frames(frames).store()
+    bare = AcePotentialData.from_files(SI_TINY / 'potential.yaml', SI_TINY / 'potential.yace').store()
+    results, node = run_get_node(
+        EvaluationCalculation, code=python_code, potentials={'a': potential, 'b': bare}, labels=labels
+    )
+    assert node.is_finished_ok, node.exit_message
+    errors = results['errors'].get_dict()
+    assert errors['a']['n_frames'] == len(frames) == len(errors['a']['frames'])
+    # The same potential file: the same errors, with or without an active set.
+    assert errors['a']['force_rmse'] == pytest.approx(errors['b']['force_rmse'])
+    assert errors['a']['energy_rmse'] > 0 and errors['a']['force_rmse'] > 0
+    # Energies are compared with DFT totals: the potential's reference energies are added back.
+    calc = potential.get_calculator(active_set=False)
+    probe = frames[0].copy()
+    probe.calc = calc
+    expected = 1000 * (probe.get_potential_energy() - frames[0].get_potential_energy()) / len(frames[0])
+    assert errors['a']['frames'][0]['energy_error'] == pytest.approx(expected, abs=1e-6)
