@@ -348,6 +348,7 @@ def _quotas(available: dict[str, int], shares: dict[str, float] | None, limit: i
 
 def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = None) -> CandidatePool:
     """The whole candidate pool of ``config`` for ``seed`` (deterministic)."""
+    from aiida_mlip_autopipe.candidates.kinds import single_kpoint_height
     from aiida_mlip_autopipe.candidates.system_bases import molecule_bases, surface_bases
 
     target, generator = config.target, config.generator
@@ -358,7 +359,9 @@ def build_candidates(config: MLIPConfig, seed: int, structure: Atoms | None = No
     if 'bulk' in kinds:
         bases['bulk'], summaries, described = base_structures(target, generator, seed, structure)
     if 'surface' in kinds:
-        bases['surface'] = surface_bases(target, seed, structure)
+        # One k-point along the normal whatever the vacuum: the box is at least this tall.
+        height = single_kpoint_height(config.dft.kpoints_distance)
+        bases['surface'] = surface_bases(target, seed, structure, height)
     if 'molecule' in kinds:
         bases['molecule'] = molecule_bases(target, seed)
     contact = target.molecule.contact_distance if target.molecule is not None else 2.0

@@ -1,19 +1,26 @@
 """What kind of system a structure is (bulk crystal, slab, isolated molecule or cluster) and its vacuum.
 
-Every stage that treats the three differently asks the same two questions, answered here once:
+Every stage that treats the three differently asks the same questions, answered here once.
 
-- :func:`kind_of`: the kind from the periodicity (``pbc``) of a structure: periodic in three
-  directions is ``bulk``, in the first two (``pbc = (True, True, False)``, the slab normal along
-  the third cell vector) is ``surface``, in none is ``molecule`` (one molecule or a cluster).
-  Candidates carry their periodicity in ``pbc``; pw.x and LAMMPS still see a periodic box, with
-  vacuum along the non-periodic directions;
+How each kind is stored: a **molecule** (one or a cluster) has ``pbc`` all False and a box with
+vacuum on every side; a **slab** is a *periodic* box (``pbc`` all True) whose third cell vector
+is along the surface normal, with at least :data:`SLAB_GAP` Å of vacuum between the slab and
+its image along it; a **bulk** crystal is periodic and dense. Slabs are periodic boxes, not
+``pbc = (True, True, False)``, because pyace and pacemaker take only fully periodic or fully
+non-periodic cells ("Only fully periodic or non-periodic cell are supported"); across a vacuum
+wider than the ACE cutoff a periodic box is the isolated slab to the potential, and pw.x sees a
+periodic box either way. The slab builder makes the box tall enough that a k-point mesh from
+``dft.kpoints_distance`` has exactly one point along the normal (:func:`single_kpoint_height`).
+
+- :func:`structure_kind`: the kind of a structure, from its periodicity and its vacuum gaps;
 - :func:`vacuum_gaps` / :func:`vacuum_axes`: how much empty space separates the atoms from their
   periodic images along each cell vector, for frames that come back from a periodic MD box
-  (which say ``pbc = True`` everywhere) and must be recognised as slabs or clusters again.
+  and must be recognised as slabs or clusters again.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -25,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = (
     'KINDS',
     'PBC_OF_KIND',
+    'SLAB_GAP',
     'Kind',
-    'kind_of',
     'make_contiguous',
     'periodic_for_gaps',
     'plane_heights',
+    'single_kpoint_height',
+    'structure_kind',
     'vacuum_axes',
     'vacuum_gaps',
 )
@@ -37,28 +46,47 @@ __all__ = (
 Kind = Literal['bulk', 'surface', 'molecule']
 #: The kinds, in the order the config and the docs list them.
 KINDS: tuple[str, ...] = ('bulk', 'surface', 'molecule')
-#: Periodicity of each kind (a slab is periodic in the plane of its first two cell vectors).
+#: Periodicity the structures of each kind carry (slabs are periodic boxes: see the module docstring).
 PBC_OF_KIND: dict[str, tuple[bool, bool, bool]] = {
     'bulk': (True, True, True),
-    'surface': (True, True, False),
+    'surface': (True, True, True),
     'molecule': (False, False, False),
 }
+#: Least vacuum gap (Å) along the third cell vector of a periodic box for it to be a slab: twice
+#: the least vacuum per side of the config (:data:`~aiida_mlip_autopipe.candidates.systems.MIN_VACUUM`).
+#: A dense crystal has gaps of about one interplanar distance.
+SLAB_GAP = 6.0
 
 
-def kind_of(pbc: Sequence[bool]) -> Kind:
-    """``bulk``, ``surface`` or ``molecule`` from the periodicity of a structure.
+def structure_kind(atoms: Atoms) -> Kind:
+    """``molecule`` (no periodic direction, or vacuum all round), ``surface`` or ``bulk``.
 
-    Other periodicities (a wire, a slab whose normal is not the third cell vector) have no
-    settings of their own: they are an error rather than a silent guess.
+    A periodic box is a slab when the atoms leave a gap of at least :data:`SLAB_GAP` Å along its
+    third cell vector only; ``pbc = (True, True, False)`` (ASE's slabs) is a slab too.
     """
-    flags = tuple(bool(p) for p in pbc)
-    for kind, expected in PBC_OF_KIND.items():
-        if flags == expected:
-            return kind  # type: ignore[return-value]
-    raise ValueError(
-        f'pbc {list(flags)} is none of bulk (all periodic), surface (periodic in the first two cell vectors, '
-        'the slab normal along the third) or molecule (none periodic)'
-    )
+    pbc = tuple(bool(p) for p in atoms.pbc)
+    if not any(pbc):
+        return 'molecule'
+    if pbc == (True, True, False):
+        return 'surface'
+    if not all(pbc):
+        raise ValueError(f'pbc {list(pbc)}: give a crystal or slab (all True) or a molecule (all False)')
+    gaps = vacuum_gaps(atoms)
+    wide = gaps >= SLAB_GAP
+    if wide.all():
+        return 'molecule'
+    if wide[2] and not wide[:2].any():
+        return 'surface'
+    return 'bulk'
+
+
+def single_kpoint_height(kpoints_distance: float) -> float:
+    """Length (Å) of a cell vector along which a mesh of spacing ``kpoints_distance`` (Å⁻¹) has one point.
+
+    aiida-quantumespresso puts ``ceil(|b|/distance)`` points along a reciprocal vector ``b``;
+    for a cell vector perpendicular to the other two, ``|b| = 2π / length``.
+    """
+    return 2 * math.pi / float(kpoints_distance) + 0.01
 
 
 def plane_heights(cell: np.ndarray) -> np.ndarray:
@@ -97,17 +125,15 @@ def vacuum_axes(atoms: Atoms, min_gap: float) -> tuple[bool, bool, bool]:
 def periodic_for_gaps(atoms: Atoms, min_gap: float) -> tuple[bool, bool, bool]:
     """The periodicity a frame of a periodic box really has: no periodic direction across a vacuum gap.
 
-    Only the periodicities of :func:`kind_of` are returned: a gap along one in-plane vector
-    alone (a wire, a slab with its normal elsewhere) leaves the frame periodic (``True``),
-    since nothing downstream has settings for it.
+    ``(True, True, False)`` for a slab (a gap along the third cell vector only), all False for a
+    cluster (gaps all round); anything else (a wire, a gap along an in-plane vector) leaves the
+    frame as periodic as it was, since nothing downstream has settings for it.
     """
     vacuum = vacuum_axes(atoms, min_gap)
     pbc = tuple(bool(p) and not v for p, v in zip(atoms.pbc, vacuum, strict=True))
-    try:
-        kind_of(pbc)
-    except ValueError:
-        return tuple(bool(p) for p in atoms.pbc)  # type: ignore[return-value]
-    return pbc  # type: ignore[return-value]
+    if pbc in ((True, True, True), (True, True, False), (False, False, False)):
+        return pbc  # type: ignore[return-value]
+    return tuple(bool(p) for p in atoms.pbc)  # type: ignore[return-value]
 
 
 def make_contiguous(atoms: Atoms, axes: Sequence[bool]) -> Atoms:

@@ -7,9 +7,9 @@ Each candidate carries its origin, generation, parent and kind twice: as attribu
     qb.append(orm.StructureData, filters={'extras.origin': 'sqs', 'extras.generation': 0})
     qb.append(orm.StructureData, filters={'extras.kind': 'surface'})
 
-The kind (``bulk``, ``surface``, ``molecule``) follows from the periodicity of the structure
-(:func:`~aiida_mlip_autopipe.candidates.kinds.kind_of`), so every stage that makes a candidate
-records it the same way.
+The kind (``bulk``, ``surface``, ``molecule``) follows from the periodicity and the vacuum of
+the structure (:func:`~aiida_mlip_autopipe.candidates.kinds.structure_kind`), so every stage that
+makes a candidate records it the same way.
 
 A calcfunction cannot return its own inputs, so a stage that keeps a candidate (screening,
 selection, pool scoring) returns a copy with the same keys, lineage and ``candidate_uuid``
@@ -58,12 +58,12 @@ def candidate_node(
     Shared with the other calcfunctions that make candidates (screening copies,
     extracted environments) so every candidate is queried the same way.
     """
-    from aiida_mlip_autopipe.candidates.kinds import kind_of
+    from aiida_mlip_autopipe.candidates.kinds import structure_kind
 
     node = orm.StructureData(ase=atoms)
     if label:
         node.label = label[:255]
-    kind = kind_of(node.pbc)
+    kind = structure_kind(node.get_ase())
     node.base.attributes.set('origin', origin)
     node.base.attributes.set('generation', int(generation))
     node.base.attributes.set('kind', kind)

@@ -11,9 +11,12 @@ Pure ASE (``Atoms`` in, ``Atoms`` out), like :mod:`~aiida_mlip_autopipe.candidat
   counted from the bottom of the cut: ``layers: 4`` of diamond (100) is four planes of one atom
   per 1×1 cell.
 - **Vacuum** is added on each side, so periodic images of the slab are ``2 × vacuum`` apart.
-  The cell's third vector is along the normal (``z``), the first two in the surface plane, and
-  ``pbc = (True, True, False)``: k-point meshes have one point along the normal however the
-  vacuum compares with the k-point spacing.
+  The cell's third vector is along the normal (``z``), the first two in the surface plane; the
+  box is periodic (``pbc`` all True, as pyace and pacemaker need: see
+  :mod:`~aiida_mlip_autopipe.candidates.kinds`), and ``min_height`` makes it tall enough for a
+  k-point mesh of the labelling's spacing to have one point along the normal
+  (:func:`~aiida_mlip_autopipe.candidates.kinds.single_kpoint_height`): more vacuum, evenly on
+  both sides, never less than asked for.
 - :func:`oriented_bulk` is the periodic bulk cell with the slab's in-plane cell (the reference
   of the surface energy: same in-plane k-point mesh, errors cancel).
 """
@@ -144,12 +147,13 @@ def build_slab(
     layers: int,
     vacuum: float,
     repeat: Sequence[int] = (1, 1),
+    min_height: float = 0.0,
 ) -> Atoms:
     """A slab of ``layers`` atomic planes of the ``miller`` surface, ``vacuum`` Å on each side.
 
     ``repeat`` multiplies the smallest in-plane cell. The result has its first two cell
-    vectors in the surface plane, the third along ``z`` (``2 × vacuum`` plus the slab thickness)
-    and ``pbc = (True, True, False)``; the atoms sit between ``vacuum`` and ``vacuum + thickness``.
+    vectors in the surface plane, the third along ``z`` (``2 × vacuum`` plus the slab thickness,
+    at least ``min_height``) and ``pbc`` all True; the slab sits in the middle of the box.
     """
     from ase.build import surface
 
@@ -168,11 +172,12 @@ def build_slab(
     normal /= np.linalg.norm(normal)
     heights = slab.positions @ normal
     thickness = float(heights.max() - heights.min())
-    cell[2] = normal * (thickness + 2 * vacuum)
+    height = max(thickness + 2 * vacuum, float(min_height))
+    cell[2] = normal * height
     slab.set_cell(cell, scale_atoms=False)
-    slab.positions += normal * (vacuum - heights.min())
-    slab.pbc = (True, True, False)
-    slab.wrap()
+    slab.positions += normal * ((height - thickness) / 2 - heights.min())
+    slab.pbc = (True, True, True)
+    slab.wrap(pbc=(True, True, False))
     slab = slab.repeat((int(repeat[0]), int(repeat[1]), 1))
     slab.calc = None
     return slab
@@ -298,8 +303,10 @@ def adatoms(
     from ase.data import atomic_numbers, covalent_radii
     from ase.geometry import get_distances
 
-    if not (slab.pbc[0] and slab.pbc[1] and not slab.pbc[2]):
-        raise ValueError('adatoms need a slab (pbc = [True, True, False])')
+    from aiida_mlip_autopipe.candidates.kinds import structure_kind
+
+    if structure_kind(slab) != 'surface':
+        raise ValueError('adatoms need a slab (a periodic box with vacuum along its third cell vector)')
     element = element or slab.get_chemical_symbols()[0]
     radius = covalent_radii[atomic_numbers[element]]
     result = slab.copy()

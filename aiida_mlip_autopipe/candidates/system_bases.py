@@ -81,13 +81,18 @@ def slab_for(
     structure: Atoms | None = None,
     repeat: tuple[int, int] | None = None,
     rng: np.random.Generator | None = None,
+    min_height: float = 0.0,
 ) -> tuple[Atoms, dict[str, Any]]:
-    """The slab of ``surface`` (``repeat`` overrides its in-plane repeat) and a record of its geometry."""
+    """The slab of ``surface`` (``repeat`` overrides its in-plane repeat) and a record of its geometry.
+
+    ``min_height`` is the least length of the box along the normal (see
+    :func:`~aiida_mlip_autopipe.candidates.kinds.single_kpoint_height`).
+    """
     primitive, conventional, prototype = bulk_lattice(target, structure)
     hexagonal = prototype is None or prototype in _surfaces.HEXAGONAL_PROTOTYPES
     miller = _surfaces.miller_three(surface.miller, hexagonal)
     slab = _surfaces.build_slab(
-        primitive, conventional, miller, surface.layers, surface.vacuum, repeat or tuple(surface.repeat)
+        primitive, conventional, miller, surface.layers, surface.vacuum, repeat or tuple(surface.repeat), min_height
     )
     details: dict[str, Any] = {
         'miller': list(surface.miller),
@@ -96,6 +101,7 @@ def slab_for(
         'repeat': list(repeat or surface.repeat),
         'area': _surfaces.slab_area(slab),
         'thickness': float(np.ptp(slab.positions[:, 2])),
+        'height': float(slab.cell.array[2, 2]),
     }
     if target.is_alloy:
         slab, counts = _decorate(slab, target, rng if rng is not None else np.random.default_rng(0))
@@ -111,14 +117,14 @@ def slab_for(
     return slab, details
 
 
-def surface_bases(target: TargetSystem, seed: int, structure: Atoms | None = None) -> list:
+def surface_bases(target: TargetSystem, seed: int, structure: Atoms | None = None, min_height: float = 0.0) -> list:
     """One slab per configured surface (alloy slabs decorated with a seeded random generator)."""
     from aiida_mlip_autopipe.candidates.builder import Candidate
 
     bases = []
     for index, surface in enumerate(target.surfaces):
         rng = np.random.default_rng([int(seed), 0, 1, index])
-        slab, details = slab_for(target, surface, structure, rng=rng)
+        slab, details = slab_for(target, surface, structure, rng=rng, min_height=min_height)
         name = 'surface-' + ''.join(str(m) for m in surface.miller).replace('-', 'm') + f'-{len(slab)}'
         bases.append(Candidate(slab, name, 'surface', None, ['surface'], details, kind='surface'))
     return bases

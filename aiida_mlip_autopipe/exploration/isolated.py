@@ -17,9 +17,11 @@ then cut as follows (:func:`environments_of_isolated`):
   each side, with the slab's full thickness and both its real surfaces, periodic in the plane
   (in-plane images fill the window; pairs across the in-plane seam closer than
   ``min_distance_factor`` × the covalent radii lose the atom farther from the centres), the
-  frame's vacuum along the normal, ``pbc = (True, True, False)``.
+  frame's vacuum along the normal (so the box is as tall as the MD box, which had one k-point
+  along the normal), a periodic box as every slab is
+  (:mod:`~aiida_mlip_autopipe.candidates.kinds`).
 
-Whole frames keep their cell, centred along the vacuum directions, with the real periodicity.
+Whole frames keep their cell, centred along the vacuum directions; clusters lose their periodicity.
 """
 
 from __future__ import annotations
@@ -35,11 +37,16 @@ __all__ = ('cut_cluster', 'cut_slab', 'environments_of_isolated', 'isolated_fram
 
 
 def isolated_frame(atoms: Any, min_gap: float) -> Any | None:
-    """``atoms`` as the slab or cluster it is (joined across the box, real ``pbc``), or ``None`` for bulk."""
-    from aiida_mlip_autopipe.candidates.kinds import kind_of, make_contiguous, periodic_for_gaps
+    """``atoms`` as the slab or cluster it is, or ``None`` for bulk.
+
+    Joined across the box boundary and centred along the vacuum; ``pbc`` is its physical
+    periodicity here (``(True, True, False)`` for a slab), which the cut-outs turn back into a
+    periodic box for slabs.
+    """
+    from aiida_mlip_autopipe.candidates.kinds import make_contiguous, periodic_for_gaps
 
     pbc = periodic_for_gaps(atoms, min_gap)
-    if kind_of(pbc) == 'bulk':
+    if all(pbc):
         return None
     vacuum_axes = [bool(p) and not q for p, q in zip(atoms.pbc, pbc, strict=True)]
     frame = make_contiguous(atoms, vacuum_axes)
@@ -130,7 +137,7 @@ def cut_slab(
     positions = np.column_stack([xy, z - z.min() + vacuum])
     box_cell = np.diag([lengths[0], lengths[1], float(np.ptp(z)) + 2 * vacuum])
     symbols = np.array(frame.get_chemical_symbols())[owner]
-    cut = Atoms(symbols=list(symbols), positions=positions, cell=box_cell, pbc=(True, True, False))
+    cut = Atoms(symbols=list(symbols), positions=positions, cell=box_cell, pbc=True)
     centre_local = np.column_stack([unwrapped[:, :2] - low, unwrapped[:, 2] - z.min() + vacuum])
     nearest = np.linalg.norm(positions[:, None, :] - centre_local[None, :, :], axis=2).min(axis=1)
     centres_in_box = []
@@ -188,8 +195,10 @@ def environments_of_isolated(
     def whole(reason: str) -> tuple[list[Environment], list[dict[str, Any]]]:
         if n > settings.max_box_atoms:
             return [], [line(f'skipped: {n} atoms > max_box_atoms ({reason})')]
+        stored = frame.copy()
+        stored.pbc = stored.pbc.any()  # a slab is stored as a periodic box, a cluster as not periodic
         env = Environment(
-            atoms=frame,
+            atoms=stored,
             mode='whole-frame',
             frame_index=frame_index,
             centre_indices=centres,

@@ -13,13 +13,13 @@ Every kind of base structure of the target gets its own start cells (issue 16):
 
 Slabs and clusters run in a *padded periodic box*: ``boundary p p p`` with the vacuum of the
 candidates, at least ``cutoff / 2 + 1.5`` Å per side, so atoms never interact with a periodic
-image across it. Both LAMMPS programs (ML-PACE, and the ``mlip-autopipe-lammps`` driver, whose
-fix external supports only periodic boxes) run it unchanged; atoms that evaporate stay in the box
-(with ``boundary f`` LAMMPS would stop on lost atoms), and the box is the one pw.x labels. The
-start nodes are periodic (``pbc`` all True, as ``LammpsCalculation`` requires) and record the
-kind and the real periodicity in the attributes ``kind`` and ``periodic``; the extraction
-recognises slabs and clusters in the frames by their vacuum gaps. Keep the NPT ensemble for bulk
-targets: a barostat would collapse the vacuum.
+image across it (and the slab box at least as tall as the candidates', so that the slabs cut
+out of its frames keep one k-point along the normal). Both LAMMPS programs (ML-PACE, and the
+``mlip-autopipe-lammps`` driver, whose fix external supports only periodic boxes) run it
+unchanged; atoms that evaporate stay in the box (with ``boundary f`` LAMMPS would stop on lost
+atoms), and the box is the one pw.x labels. The start nodes record the kind in the attribute
+``kind``; the extraction recognises slabs and clusters in the frames by their vacuum gaps.
+Keep the NPT ensemble for bulk targets: a barostat would collapse the vacuum.
 
 How many starts each kind gets: ``exploration.structures_per_generation`` split by
 ``target.shares`` (equal shares without them), at least one per kind.
@@ -56,8 +56,8 @@ def starts_per_kind(kinds: list[str], shares: dict[str, float] | None, count: in
     return {kind: max(1, round(count * weight)) for kind, weight in weights.items()}
 
 
-def _padded(atoms: Atoms, vacuum: float) -> Atoms:
-    """``atoms`` (a slab or a cluster) in a periodic box with ``vacuum`` Å on each non-periodic side."""
+def _padded(atoms: Atoms, vacuum: float, min_height: float = 0.0) -> Atoms:
+    """``atoms`` (a slab or a cluster) in a periodic box, ``vacuum`` Å around; a slab box ``min_height`` at least."""
     from aiida_mlip_autopipe.candidates.molecules import box
 
     if not atoms.pbc.any():
@@ -65,21 +65,19 @@ def _padded(atoms: Atoms, vacuum: float) -> Atoms:
     else:
         padded = atoms.copy()
         z = padded.positions[:, 2]
+        height = max(float(np.ptp(z)) + 2 * vacuum, min_height)
         cell = padded.cell.array.copy()
-        cell[2] = [0.0, 0.0, float(np.ptp(z)) + 2 * vacuum]
+        cell[2] = [0.0, 0.0, height]
         padded.set_cell(cell, scale_atoms=False)
-        padded.positions[:, 2] += vacuum - z.min()
+        padded.positions[:, 2] += (height - np.ptp(z)) / 2 - z.min()
     padded.pbc = True
     return padded
 
 
-def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> list[tuple[str, Atoms, str, list]]:
-    """``(name, atoms, kind, periodicity)`` of every start cell of one generation, bulk first.
-
-    ``atoms`` are periodic boxes (see the module docstring); ``periodicity`` is the kind's own.
-    """
+def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> list[tuple[str, Atoms, str]]:
+    """``(name, atoms, kind)`` of every start cell of one generation, bulk first; all periodic boxes."""
     from aiida_mlip_autopipe.candidates.builder import base_structures
-    from aiida_mlip_autopipe.candidates.kinds import PBC_OF_KIND
+    from aiida_mlip_autopipe.candidates.kinds import single_kpoint_height
     from aiida_mlip_autopipe.candidates.surfaces import in_plane_repeat
     from aiida_mlip_autopipe.candidates.system_bases import cluster, slab_for
 
@@ -87,7 +85,8 @@ def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> li
     target_atoms = config.exploration.supercell_atoms
     counts = starts_per_kind(target.kinds, target.shares, config.exploration.structures_per_generation)
     cutoff = float(config.training.cutoff)
-    cells: list[tuple[str, Atoms, str, list]] = []
+    cells: list[tuple[str, Atoms, str]] = []
+    height = single_kpoint_height(config.dft.kpoints_distance)
     if 'bulk' in counts:
         count = counts['bulk']
         sized = target.model_copy(update={'supercell_atoms': [target_atoms]})
@@ -97,7 +96,7 @@ def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> li
         candidates, _, _ = base_structures(sized, generator, int(seed) + 1000, structure)
         for i in range(count):
             candidate = candidates[i % len(candidates)]
-            cells.append((candidate.name, candidate.atoms, 'bulk', list(PBC_OF_KIND['bulk'])))
+            cells.append((candidate.name, candidate.atoms, 'bulk'))
     for i in range(counts.get('surface', 0)):
         surface = target.surfaces[i % len(target.surfaces)]
         one, _ = slab_for(target, surface, structure, repeat=(1, 1))
@@ -105,13 +104,13 @@ def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> li
         rng = np.random.default_rng([int(seed), 2000, i])
         slab, _ = slab_for(target, surface, structure, repeat=repeat, rng=rng)
         name = 'surface-' + ''.join(str(m) for m in surface.miller).replace('-', 'm') + f'-{len(slab)}'
-        cells.append((name, _padded(slab, md_vacuum(surface.vacuum, cutoff)), 'surface', list(PBC_OF_KIND['surface'])))
+        cells.append((name, _padded(slab, md_vacuum(surface.vacuum, cutoff), height), 'surface'))
     for i in range(counts.get('molecule', 0)):
         spec = target.molecule
         size = max(spec.cluster_sizes)
         atoms = cluster(spec, size, np.random.default_rng([int(seed), 3000, i]))
         name = f'cluster-{spec.name or "molecule"}-{size}'
-        cells.append((name, _padded(atoms, md_vacuum(spec.vacuum, cutoff)), 'molecule', list(PBC_OF_KIND['molecule'])))
+        cells.append((name, _padded(atoms, md_vacuum(spec.vacuum, cutoff)), 'molecule'))
     return cells
 
 
@@ -119,18 +118,17 @@ def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> li
 def build_md_structures(config: orm.Dict, seed: orm.Int, structure: orm.StructureData | None = None) -> dict:
     """The start cells of the exploration MD (see the module docstring): namespace ``structures`` (``md0000``...).
 
-    Each node has the attributes ``origin`` (``md-start-<origin>``), ``kind`` and ``periodic``.
+    Each node has the attributes ``origin`` (``md-start-<origin>``) and ``kind``.
     """
     from aiida_mlip_autopipe.config import parse_config
 
     parsed = parse_config(config.get_dict())
     base = structure.get_ase() if structure is not None else None
     outputs = {}
-    for i, (name, atoms, kind, periodic) in enumerate(md_start_cells(parsed, int(seed.value), base)):
+    for i, (name, atoms, kind) in enumerate(md_start_cells(parsed, int(seed.value), base)):
         node = orm.StructureData(ase=atoms)
         node.label = f'md-start/{name}'
         node.base.attributes.set('origin', f'md-start-{name.split("-")[0]}')
         node.base.attributes.set('kind', kind)
-        node.base.attributes.set('periodic', periodic)
         outputs[f'md{i:04d}'] = node
     return {'structures': outputs}

@@ -4,7 +4,9 @@ Pure functions of the config and the structure (plus the pseudopotentials' valen
 every choice that goes into a label can be unit-tested without running pw.x.
 
 Slabs and molecules (issue 16) are labelled in the periodic box pw.x always uses, with the
-settings their periodicity (``StructureData.pbc``) calls for, from :func:`structure_settings`:
+settings their kind calls for (:func:`~aiida_mlip_autopipe.candidates.kinds.structure_kind`:
+a molecule has ``pbc`` all False, a slab is a periodic box with vacuum along its third cell
+vector), from :func:`structure_settings`:
 
 - **molecule** (``pbc`` all False): Γ only (``K_POINTS gamma``, pw.x's real-wavefunction
   "gamma tricks", about half the cost of a 1×1×1 mesh), ``assume_isolated = 'mt'`` and no stress.
@@ -14,9 +16,9 @@ settings their periodicity (``StructureData.pbc``) calls for, from :func:`struct
   of a label inconsistent. MT needs the box about twice the size of the molecule's charge
   density, which a vacuum of 4 Å or more per side gives small molecules. pw.x itself skips the
   stress of an isolated system ("not meaningful");
-- **surface** (``pbc`` = True, True, False): one k-point along the normal whatever the vacuum
-  (aiida-quantumespresso's ``kpoints_distance`` mesh puts 1 on non-periodic axes), the in-plane
-  mesh from the spacing, no stress (the box is mostly vacuum), and no ``assume_isolated``: the
+- **surface**: one k-point along the normal and the in-plane mesh from the spacing (an explicit
+  mesh; the slab builder also makes the box tall enough that ``kpoints_distance`` alone gives
+  one point along it), no stress (the box is mostly vacuum), and no ``assume_isolated``: the
   slabs made here are neutral and symmetric, whose images along the normal interact only
   through the vacuum; a polar slab would need a dipole correction;
 - **bulk**: the template unchanged.
@@ -29,11 +31,19 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from aiida import orm
 
 from aiida_mlip_autopipe.labelling.config import DFTConfig
 
-__all__ = ('ISOLATED_CORRECTION', 'pw_overrides', 'reference_structure', 'smearing_bands', 'structure_settings')
+__all__ = (
+    'ISOLATED_CORRECTION',
+    'pw_overrides',
+    'reference_structure',
+    'smearing_bands',
+    'structure_settings',
+    'surface_mesh',
+)
 
 #: ``assume_isolated`` of a molecule's label (see the module docstring for why not makov-payne).
 ISOLATED_CORRECTION = 'mt'
@@ -101,26 +111,37 @@ def smearing_bands(structure: orm.StructureData, pseudos: Mapping[str, Any]) -> 
     return max(math.ceil(1.5 * occupied), occupied + 8)
 
 
+def surface_mesh(structure: orm.StructureData, kpoints_distance: float) -> list[int]:
+    """The k-point mesh of a slab: aiida-quantumespresso's in-plane counts for the spacing, one along the normal."""
+    cell = np.asarray(structure.cell, dtype=float)
+    reciprocal = 2 * np.pi * np.linalg.inv(cell).T
+    counts = [max(1, math.ceil(round(float(np.linalg.norm(b)) / kpoints_distance, 5))) for b in reciprocal[:2]]
+    return [counts[0], counts[1], 1]
+
+
 def structure_settings(
-    structure: orm.StructureData, parameters: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    structure: orm.StructureData,
+    parameters: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    kpoints_distance: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[int] | None]:
     """The pw.x ``parameters`` and ``settings`` of a label of ``structure``, and its k-point mesh if fixed.
 
     Returns copies of ``parameters`` and ``settings`` adapted to the kind of structure (see the
-    module docstring) and ``[1, 1, 1]`` for a molecule (Γ, with ``GAMMA_ONLY`` in the settings),
-    else ``None`` (the mesh follows ``kpoints_distance``, one point along non-periodic axes).
-    Values the user set in ``parameters`` for ``assume_isolated`` are kept.
+    module docstring) and the mesh: ``[1, 1, 1]`` for a molecule (Γ, with ``GAMMA_ONLY`` in the
+    settings), :func:`surface_mesh` for a slab when ``kpoints_distance`` is given, else ``None``
+    (the mesh follows ``kpoints_distance``). Values the user set for ``assume_isolated`` are kept.
     """
-    from aiida_mlip_autopipe.candidates.kinds import kind_of
+    from aiida_mlip_autopipe.candidates.kinds import structure_kind
 
     parameters = copy.deepcopy(dict(parameters))
     settings = copy.deepcopy(dict(settings or {}))
-    kind = kind_of(structure.pbc)
+    kind = structure_kind(structure.get_ase())
     if kind == 'bulk':
         return parameters, settings, None
     parameters.setdefault('CONTROL', {})['tstress'] = False
     if kind == 'surface':
-        return parameters, settings, None
+        return parameters, settings, surface_mesh(structure, kpoints_distance) if kpoints_distance else None
     parameters.setdefault('SYSTEM', {}).setdefault('assume_isolated', ISOLATED_CORRECTION)
     settings['GAMMA_ONLY'] = True
     return parameters, settings, [1, 1, 1]

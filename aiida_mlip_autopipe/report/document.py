@@ -104,6 +104,10 @@ def write_report(run: RunData, folder: str | Path) -> Path:
                 f'- stability MD at {md["temperature"]} K, {md["steps_run"]} steps: '
                 f'{"stable" if md["stable"] else "unstable"} (max gamma {_fmt(md.get("max_gamma"), ".2f")})'
             )
+        # issue 16: surface energies of slabs and the geometry of the molecule.
+        from aiida_mlip_autopipe.validation.systems import validation_lines
+
+        lines += [f'- {line}' for line in validation_lines(run.validation)]
         lines.append('')
     if run.calibrations:
         lines += [

@@ -4,11 +4,12 @@ Both directions keep energy, forces, stress, the per-atom force weights and the
 provenance keys of every frame (``source_uuid`` and friends), so a set exported for a
 fit, or to another MLIP code, can always be traced back to the DFT runs that made it.
 
-Stress goes out only for frames periodic in all three directions: the stress of a slab
-or a molecule is the virial of the atoms divided by the volume of a box that is mostly
-vacuum, a number that depends on the vacuum chosen and means nothing to a fit (issue 16).
-The frames keep their periodicity (``pbc``), so pacemaker's neighbour lists see no periodic
-images across the vacuum either.
+Stress goes out only for bulk frames: the stress of a slab or a molecule is the virial of
+the atoms divided by the volume of a box that is mostly vacuum, a number that depends on the
+vacuum chosen and means nothing to a fit (issue 16; the kind comes from
+:func:`~aiida_mlip_autopipe.candidates.kinds.structure_kind`). The frames keep their
+periodicity (molecules ``pbc`` False, slabs periodic boxes whose vacuum is wider than the
+cutoff), so pacemaker's neighbour lists see no periodic image across the vacuum either.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ FORCE_WEIGHT_COLUMN = 'w_forces'
 
 
 def stress_is_meaningful(atoms: Any) -> bool:
-    """Whether a frame's stress may be fitted: only when it is periodic in all three directions."""
-    return bool(np.all(atoms.pbc))
+    """Whether a frame's stress may be fitted: only for bulk (not a slab or a molecule in its box)."""
+    from aiida_mlip_autopipe.candidates.kinds import structure_kind
+
+    return structure_kind(atoms) == 'bulk'
 
 
 def _labels(atoms: Any) -> dict[str, Any]:

@@ -24,3 +24,28 @@ class ValidationConfig(Section):
         default=16, ge=1, le=1000, description='Label displaced supercells with DFT only up to this many atoms.'
     )
     md_steps: int = Field(default=1000, ge=10, le=10_000_000, description='Stability MD at the highest temperature.')
+    # issue 16: slabs and molecules.
+    surface_energy_tolerance: float = Field(
+        default=0.1,
+        gt=0,
+        le=5,
+        description='Largest |surface energy (ACE) - surface energy (DFT)| in J/m² of the unrelaxed slab of each '
+        'target surface (labelled with its oriented bulk cell) for the surface check to pass.',
+    )
+    bond_tolerance: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description='Largest |bond length (ACE) - bond length (DFT)| in Å of the relaxed molecule for the geometry '
+        'check to pass (pw.x relaxes the molecule once).',
+    )
+    angle_tolerance: float = Field(
+        default=3.0, gt=0, le=90, description='Largest |bond angle (ACE) - bond angle (DFT)| in degrees to pass.'
+    )
+    relax_fmax: float = Field(
+        default=0.005,
+        gt=0,
+        le=0.5,
+        description='Force threshold in eV/Å of both relaxations of the molecule (the potential with BFGS; pw.x '
+        'with forc_conv_thr, the same threshold in Ry/bohr).',
+    )

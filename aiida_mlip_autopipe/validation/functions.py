@@ -1,10 +1,12 @@
 """The calcfunctions that validate a final potential against DFT: energy–volume curve, phonons, a stability MD.
 
 ``validation_structures`` makes the cells DFT labels (E–V points of the base cell and,
-when the supercell is small enough for DFT, phonopy's displaced supercells);
+when the supercell is small enough for DFT, phonopy's displaced supercells; for each target
+surface its slab and oriented bulk cell) and the molecule DFT relaxes;
 ``analyse_validation`` evaluates the potential on the same cells and compares:
 lattice constant and bulk modulus from Birch–Murnaghan fits, phonon frequencies with
-and without DFT, imaginary modes, and the verdict of a stability MD run.
+and without DFT, imaginary modes, surface energies, the bonds and angles of the relaxed
+molecule (:mod:`~aiida_mlip_autopipe.validation.systems`), and the verdict of a stability MD run.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ def validation_structures(config: orm.Dict, structure: orm.StructureData | None 
     parsed = parse_config(config.get_dict())
     settings = parsed.validation
     base = structure.get_ase() if structure is not None else None
+    outputs, metadata = _system_cells(parsed, base)
+    if 'bulk' not in parsed.target.kinds:
+        return {'structures': outputs, 'cells': orm.Dict(metadata), **_molecule_output(parsed)}
     target = parsed.target.model_copy(update={'supercell_atoms': [1]})
     generator = parsed.generator.model_copy(update={'sqs': parsed.generator.sqs.model_copy(update={'n_structures': 1})})
     primitive = base_structures(target, generator, 0, base)[0][0].atoms
-    outputs: dict[str, orm.StructureData] = {}
     strains = np.linspace(-settings.ev_strain, settings.ev_strain, settings.ev_points)
     volumes = []
     for i, strain in enumerate(strains):
@@ -61,22 +65,74 @@ def validation_structures(config: orm.Dict, structure: orm.StructureData | None 
         for i, atoms in enumerate(supercells):
             outputs[f'ph{i:02d}'] = orm.StructureData(ase=atoms)
             outputs[f'ph{i:02d}'].label = f'ph{i:02d}'
-    metadata = {
-        'strains': strains.tolist(),
-        'volumes_per_atom': volumes,
-        'primitive': {
-            'symbols': primitive.get_chemical_symbols(),
-            'cell': primitive.cell.array.tolist(),
-            'scaled_positions': primitive.get_scaled_positions().tolist(),
-        },
-        'phonons': settings.phonons,
-        'phonon_supercell': settings.phonon_supercell,
-        'phonon_displacement': settings.phonon_displacement,
-        'phonon_supercell_atoms': n_super,
-        'phonon_displacements': len(supercells),
-        'phonons_labelled_by_dft': label_phonons,
-    }
-    return {'structures': outputs, 'cells': orm.Dict(metadata)}
+    metadata.update(
+        {
+            'strains': strains.tolist(),
+            'volumes_per_atom': volumes,
+            'primitive': {
+                'symbols': primitive.get_chemical_symbols(),
+                'cell': primitive.cell.array.tolist(),
+                'scaled_positions': primitive.get_scaled_positions().tolist(),
+            },
+            'phonons': settings.phonons,
+            'phonon_supercell': settings.phonon_supercell,
+            'phonon_displacement': settings.phonon_displacement,
+            'phonon_supercell_atoms': n_super,
+            'phonon_displacements': len(supercells),
+            'phonons_labelled_by_dft': label_phonons,
+        }
+    )
+    return {'structures': outputs, 'cells': orm.Dict(metadata), **_molecule_output(parsed)}
+
+
+def _system_cells(parsed: Any, base: Any) -> tuple[dict[str, orm.StructureData], dict[str, Any]]:
+    """The slab (``sf00s``) and oriented bulk cell (``sf00b``) of each target surface, and their records."""
+    from aiida_mlip_autopipe.candidates import surfaces as slabs
+    from aiida_mlip_autopipe.candidates.kinds import single_kpoint_height
+    from aiida_mlip_autopipe.candidates.system_bases import bulk_lattice, slab_for
+    from aiida_mlip_autopipe.validation.systems import record_of
+
+    outputs: dict[str, orm.StructureData] = {}
+    records = []
+    target = parsed.target
+    if 'surface' not in target.kinds:
+        return outputs, {}
+    primitive, conventional, prototype = bulk_lattice(target, base)
+    height = single_kpoint_height(parsed.dft.kpoints_distance)
+    for index, surface in enumerate(target.surfaces):
+        slab, details = slab_for(
+            target, surface, base, repeat=(1, 1), rng=np.random.default_rng(index), min_height=height
+        )
+        hexagonal = prototype is None or prototype in slabs.HEXAGONAL_PROTOTYPES
+        oriented = slabs.oriented_bulk(primitive, conventional, slabs.miller_three(surface.miller, hexagonal))
+        keys = (f'sf{index:02d}s', f'sf{index:02d}b')
+        for key, atoms in zip(keys, (slab, oriented), strict=True):
+            outputs[key] = orm.StructureData(ase=atoms)
+            outputs[key].label = key
+        records.append(
+            {
+                'slab': keys[0],
+                'bulk': keys[1],
+                'miller': list(surface.miller),
+                'layers': surface.layers,
+                'area': slabs.slab_area(slab),
+                'stoichiometric': details['stoichiometric'] and not target.is_alloy,
+                'slab_cell': record_of(slab),
+                'bulk_cell': record_of(oriented),
+            }
+        )
+    return outputs, {'surfaces': records, 'surface_energy_tolerance': parsed.validation.surface_energy_tolerance}
+
+
+def _molecule_output(parsed: Any) -> dict[str, orm.StructureData]:
+    """``molecule``: the target molecule in its box, which pw.x and the potential relax (none without a molecule)."""
+    if 'molecule' not in parsed.target.kinds:
+        return {}
+    from aiida_mlip_autopipe.candidates.system_bases import cluster
+
+    node = orm.StructureData(ase=cluster(parsed.target.molecule, 1, np.random.default_rng(0)))
+    node.label = 'molecule'
+    return {'molecule': node}
 
 
 @calcfunction
@@ -85,19 +141,53 @@ def analyse_validation(
     cells: orm.Dict,
     dft_labels: orm.Data | None = None,
     md_summary: orm.Dict | None = None,
+    molecule: orm.StructureData | None = None,
+    molecule_dft: orm.StructureData | None = None,
+    settings: orm.Dict | None = None,
 ) -> dict:
     """Compare ``potential`` with the DFT validation labels; judge the stability MD.
 
-    Returns ``validation`` (``Dict``: E–V fits of ACE and DFT, phonon frequencies,
-    imaginary modes, MD verdict) and ``curves`` (``ArrayData`` for plots).
+    ``molecule`` is the start of the relaxations and ``molecule_dft`` its pw.x relaxation;
+    ``settings`` may give ``bond_tolerance``, ``angle_tolerance`` and ``relax_fmax``
+    (``validation`` section). Returns ``validation`` (``Dict``: E–V fits of ACE and DFT, phonon
+    frequencies, imaginary modes, surface energies, molecular geometry, MD verdict) and
+    ``curves`` (``ArrayData`` for plots).
     """
+    from aiida_mlip_autopipe.validation.systems import analyse_molecule, analyse_surfaces
+
     meta = cells.get_dict()
     calculator = potential.get_calculator(active_set=False)
-    primitive = primitive_from(meta)
     frames = {f.info.get('structure_label'): f for f in (dft_labels.get_frames() if dft_labels is not None else [])}
-    by_volume = sorted(frames.values(), key=lambda f: f.get_volume()) if frames else []
     result: dict[str, Any] = {}
     curves = orm.ArrayData()
+    if meta.get('surfaces'):
+        result['surfaces'] = analyse_surfaces(meta, frames, calculator)
+    if molecule is not None:
+        options = settings.get_dict() if settings is not None else {}
+        result['molecule'] = analyse_molecule(
+            molecule.get_ase(), molecule_dft.get_ase() if molecule_dft is not None else None, calculator, **options
+        )
+    if 'primitive' in meta:
+        _analyse_bulk(meta, frames, calculator, result, curves)
+    if md_summary is not None:
+        summary = md_summary.get_dict()
+        halted = bool(summary.get('halted'))
+        result['md'] = {
+            'temperature': summary.get('temperature'),
+            'steps_run': summary.get('steps_run'),
+            'max_gamma': summary.get('max_gamma'),
+            'halted': halted,
+            'stable': not halted and not summary.get('blow_up', False),
+        }
+    result['q_points'] = list(Q_POINTS)
+    return {'validation': orm.Dict(result), 'curves': curves}
+
+
+def _analyse_bulk(meta: dict, frames: dict, calculator: Any, result: dict[str, Any], curves: orm.ArrayData) -> None:
+    """E–V fits and phonons of the bulk cell, into ``result`` and ``curves``."""
+    primitive = primitive_from(meta)
+    ev_labels = [f for k, f in frames.items() if not (k or '').startswith(('sf', 'ph'))]
+    by_volume = sorted(ev_labels, key=lambda f: f.get_volume())
 
     # Energy–volume: ACE on the strained base cells, DFT where labelled.
     volumes, ace_energies = [], []
@@ -153,16 +243,3 @@ def analyse_validation(
         curves.set_array('phonon_ace', np.asarray([ace_freq[q] for q in Q_POINTS]))
         if 'dft' in result['phonons']:
             curves.set_array('phonon_dft', np.asarray([result['phonons']['dft'][q] for q in Q_POINTS]))
-
-    if md_summary is not None:
-        summary = md_summary.get_dict()
-        halted = bool(summary.get('halted'))
-        result['md'] = {
-            'temperature': summary.get('temperature'),
-            'steps_run': summary.get('steps_run'),
-            'max_gamma': summary.get('max_gamma'),
-            'halted': halted,
-            'stable': not halted and not summary.get('blow_up', False),
-        }
-    result['q_points'] = list(Q_POINTS)
-    return {'validation': orm.Dict(result), 'curves': curves}

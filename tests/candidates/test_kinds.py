@@ -6,17 +6,53 @@ import numpy as np
 import pytest
 from ase.build import bulk, fcc111, molecule
 
-from aiida_mlip_autopipe.candidates.kinds import kind_of, make_contiguous, periodic_for_gaps, vacuum_gaps
+from aiida_mlip_autopipe.candidates.kinds import (
+    make_contiguous,
+    periodic_for_gaps,
+    single_kpoint_height,
+    structure_kind,
+    vacuum_gaps,
+)
 
 
-def test_kind_of_each_periodicity_and_refusal_of_others():
-    assert kind_of((True, True, True)) == 'bulk'
-    assert kind_of((True, True, False)) == 'surface'
-    assert kind_of((False, False, False)) == 'molecule'
-    with pytest.raises(ValueError, match='none of bulk'):
-        kind_of((True, False, False))
-    with pytest.raises(ValueError, match='none of bulk'):
-        kind_of((False, True, True))
+def test_structure_kind_from_periodicity_and_vacuum():
+    assert structure_kind(bulk('Cu', 'fcc', a=3.6, cubic=True)) == 'bulk'
+    slab = fcc111('Cu', (2, 2, 4), vacuum=6.0)  # ASE: pbc (True, True, False)
+    assert structure_kind(slab) == 'surface'
+    slab.pbc = True  # the periodic box it is stored as
+    assert structure_kind(slab) == 'surface'
+    thin = fcc111('Cu', (2, 2, 4), vacuum=2.0)
+    thin.pbc = True
+    assert structure_kind(thin) == 'bulk'  # 4 Å of vacuum: images still interact, no slab
+    water = molecule('H2O')
+    water.center(vacuum=5.0)
+    assert structure_kind(water) == 'molecule'
+    water.pbc = True
+    assert structure_kind(water) == 'molecule'  # vacuum all round
+    wire = fcc111('Cu', (2, 2, 4), vacuum=6.0)
+    wire.pbc = (True, False, True)
+    with pytest.raises(ValueError, match='all True'):
+        structure_kind(wire)
+
+
+def test_single_kpoint_height_gives_one_kpoint(aiida_profile):
+    from aiida import orm
+    from aiida_quantumespresso.calculations.functions.create_kpoints_from_distance import (
+        create_kpoints_from_distance,
+    )
+
+    for distance in (0.2, 0.3, 0.45):
+        slab = fcc111('Cu', (1, 1, 3), vacuum=1.0)
+        slab.pbc = True
+        cell = slab.cell.array.copy()
+        cell[2, 2] = single_kpoint_height(distance)
+        slab.set_cell(cell)
+        mesh = create_kpoints_from_distance.run(orm.StructureData(ase=slab), orm.Float(distance), orm.Bool(False))
+        assert mesh.get_kpoints_mesh()[0][2] == 1
+        cell[2, 2] -= 0.05  # just below: two points
+        slab.set_cell(cell)
+        mesh = create_kpoints_from_distance.run(orm.StructureData(ase=slab), orm.Float(distance), orm.Bool(False))
+        assert mesh.get_kpoints_mesh()[0][2] == 2
 
 
 def test_gaps_of_crystal_slab_and_molecule():

@@ -7,7 +7,7 @@ import pytest
 from ase.build import molecule
 
 from aiida_mlip_autopipe.candidates import molecules as mol
-from aiida_mlip_autopipe.candidates.kinds import kind_of, vacuum_gaps
+from aiida_mlip_autopipe.candidates.kinds import structure_kind, vacuum_gaps
 
 
 def test_names_come_from_ase_collections_and_typos_get_a_hint():
@@ -21,7 +21,7 @@ def test_names_come_from_ase_collections_and_typos_get_a_hint():
 
 def test_box_pads_every_face_and_is_not_periodic():
     water = mol.box(mol.molecule_from_name('H2O'), 5.0)
-    assert kind_of(water.pbc) == 'molecule'
+    assert structure_kind(water) == 'molecule' and not water.pbc.any()
     assert np.allclose(water.positions.min(axis=0), 5.0)
     assert np.allclose(water.cell.lengths() - water.positions.max(axis=0), 5.0)
     assert vacuum_gaps(water) == pytest.approx(water.cell.lengths() - np.ptp(water.positions, axis=0))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aiida_mlip_autopipe.candidates.builder import build_candidates
-from aiida_mlip_autopipe.candidates.kinds import kind_of
+from aiida_mlip_autopipe.candidates.kinds import single_kpoint_height, structure_kind
 from aiida_mlip_autopipe.candidates.molecules import intermolecular_distance
 from aiida_mlip_autopipe.candidates.surfaces import atomic_planes
 from aiida_mlip_autopipe.candidates.system_bases import molecule_groups
@@ -43,7 +43,7 @@ def test_water_pool_counts_kinds_and_no_overlaps():
     assert pool.base['kinds'] == {'molecule': 36}
     for candidate in pool.candidates:
         atoms = candidate.atoms
-        assert kind_of(atoms.pbc) == 'molecule'
+        assert structure_kind(atoms) == 'molecule' and not atoms.pbc.any()
         # Vacuum: at least 6 Å (the default) between the atoms and every face, minus the rattle.
         assert atoms.positions.min() > 6.0 - 0.5
         assert (atoms.cell.lengths() - atoms.positions.max(axis=0)).min() > 6.0 - 0.5
@@ -69,6 +69,9 @@ def test_slab_operations_strain_in_plane_and_add_adatoms():
     pool = build_candidates(_config({**SI_SLAB, 'shares': {'surface': 1.0}}, operations), seed=1)
     base = pool.candidates[0]
     assert base.kind == 'surface' and len(atomic_planes(base.atoms)) == 4 and len(base.atoms) == 16
+    # Tall enough for one k-point along the normal at the labelling's spacing (0.3 Å⁻¹ by default).
+    assert base.atoms.cell.array[2, 2] == pytest.approx(single_kpoint_height(0.3))
+    assert all(c.atoms.pbc.all() and structure_kind(c.atoms) == 'surface' for c in pool.candidates)
     strained = [c for c in pool.candidates if c.history == ['surface', 'strain']]
     assert len(strained) == 2
     for candidate in strained:

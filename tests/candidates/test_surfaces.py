@@ -8,13 +8,15 @@ from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 from aiida_mlip_autopipe.candidates import surfaces as slabs
-from aiida_mlip_autopipe.candidates.kinds import kind_of, vacuum_gaps
+from aiida_mlip_autopipe.candidates.kinds import structure_kind, vacuum_gaps
 
 
-def _slab(name='Si', structure='diamond', miller=(1, 0, 0), layers=4, vacuum=6.0, repeat=(1, 1), **kwargs):
+def _slab(
+    name='Si', structure='diamond', miller=(1, 0, 0), layers=4, vacuum=6.0, repeat=(1, 1), min_height=0.0, **kwargs
+):
     primitive = bulk(name, structure, **kwargs)
     conventional = slabs.conventional_cell(structure, primitive)
-    return slabs.build_slab(primitive, conventional, miller, layers, vacuum, repeat)
+    return slabs.build_slab(primitive, conventional, miller, layers, vacuum, repeat, min_height)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ def test_slab_has_the_layers_vacuum_and_smallest_cell(name, structure, miller, p
     assert np.diff(heights) == pytest.approx([spacing] * 4, abs=1e-6)
     # The normal is the third cell vector, perpendicular to the plane; 7 Å vacuum on each side.
     assert np.allclose(slab.cell.array[2, :2], 0) and np.allclose(slab.cell.array[:2, 2], 0)
-    assert tuple(slab.pbc) == (True, True, False) and kind_of(slab.pbc) == 'surface'
+    assert slab.pbc.all() and structure_kind(slab) == 'surface'
     assert slab.positions[:, 2].min() == pytest.approx(7.0)
     assert slab.cell.array[2, 2] - slab.positions[:, 2].max() == pytest.approx(7.0)
     assert vacuum_gaps(slab)[2] == pytest.approx(14.0)
@@ -60,6 +62,14 @@ def test_surface_atoms_lose_neighbours_and_inner_ones_keep_them():
     planes = slabs.atomic_planes(slab)
     assert set(coordination[planes[0]]) == {9} and set(coordination[planes[-1]]) == {9}
     assert set(coordination[np.concatenate(planes[1:-1])]) == {12}
+
+
+def test_min_height_adds_vacuum_evenly():
+    slab = _slab(vacuum=4.0, min_height=30.0)
+    assert slab.cell.array[2, 2] == pytest.approx(30.0)
+    bottom, top = slab.positions[:, 2].min(), slab.positions[:, 2].max()
+    assert bottom == pytest.approx(30.0 - top)  # centred
+    assert bottom > 4.0
 
 
 def test_repeat_multiplies_the_in_plane_cell():

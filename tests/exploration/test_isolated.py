@@ -7,6 +7,7 @@ import pytest
 from ase.build import bulk, fcc111
 from ase.neighborlist import neighbor_list
 
+from aiida_mlip_autopipe.candidates.kinds import structure_kind
 from aiida_mlip_autopipe.candidates.molecules import box, build_cluster, fragments, molecule_from_name
 from aiida_mlip_autopipe.exploration.extraction import ExtractionSettings, environments_from_frame
 from aiida_mlip_autopipe.exploration.isolated import isolated_frame
@@ -88,7 +89,8 @@ def test_slab_cut_out_is_periodic_in_plane_with_its_full_thickness():
     (env,), _report = environments_from_frame(frame, gamma, SETTINGS)
     assert env.mode == 'slab-cut-out'
     atoms = env.atoms
-    assert tuple(atoms.pbc) == (True, True, False)
+    assert atoms.pbc.all() and structure_kind(atoms) == 'surface'  # a periodic box, as every slab
+    assert atoms.cell.array[2, 2] == pytest.approx(frame.cell.array[2, 2])  # as tall as the MD box
     assert len(atoms) < len(frame)
     heights = np.unique(np.round(atoms.positions[:, 2], 3))
     assert len(heights) == 4  # every layer: both real surfaces, no cut along the normal

@@ -7,7 +7,7 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.candidates.kinds import vacuum_gaps
+from aiida_mlip_autopipe.candidates.kinds import single_kpoint_height, structure_kind, vacuum_gaps
 from aiida_mlip_autopipe.candidates.surfaces import atomic_planes
 from aiida_mlip_autopipe.config import parse_config
 from aiida_mlip_autopipe.exploration.starts import build_md_structures, md_start_cells, starts_per_kind
@@ -21,19 +21,21 @@ def _config(target, **exploration):
 
 def test_bulk_only_starts_are_the_supercells_they_were():
     cells = md_start_cells(_config({'elements': ['Si'], 'prototype': 'diamond'}, supercell_atoms=16), seed=3)
-    ((name, atoms, kind, periodic),) = cells
-    assert (name, kind, periodic, len(atoms)) == ('bulk-16', 'bulk', [True, True, True], 16)
+    ((name, atoms, kind),) = cells
+    assert (name, kind, len(atoms)) == ('bulk-16', 'bulk', 16)
 
 
 def test_slab_start_is_a_padded_periodic_box_of_about_the_md_size():
     target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB], 'shares': {'surface': 1.0}}
-    ((name, atoms, kind, periodic),) = md_start_cells(_config(target, supercell_atoms=16), seed=0)
-    assert kind == 'surface' and periodic == [True, True, False]
+    ((name, atoms, kind),) = md_start_cells(_config(target, supercell_atoms=16), seed=0)
+    assert kind == 'surface' and structure_kind(atoms) == 'surface'
     assert atoms.pbc.all()  # LAMMPS runs it with boundary p p p
     assert len(atoms) == 16 and len(atoms_planes := atomic_planes(atoms)) == 4
     assert all(len(p) == 4 for p in atoms_planes)
-    # Images across the vacuum more than a cutoff (5 Å) plus 3 Å apart: they never interact.
-    assert vacuum_gaps(atoms)[2] == pytest.approx(10.0)
+    # Images across the vacuum more than a cutoff (5 Å) plus 3 Å apart: they never interact; and the box
+    # is as tall as the candidates' (one k-point along the normal at the labelling's spacing).
+    assert vacuum_gaps(atoms)[2] >= 10.0
+    assert atoms.cell.array[2, 2] == pytest.approx(single_kpoint_height(0.3))
     assert name == 'surface-100-16'
 
 
@@ -44,14 +46,16 @@ def test_small_vacuum_is_widened_for_md():
         'surfaces': [{**SLAB, 'vacuum': 3.0}],
         'shares': {'surface': 1.0},
     }
-    ((_, atoms, _, _),) = md_start_cells(_config(target, supercell_atoms=8), seed=0)
+    config = _config(target, supercell_atoms=8)
+    config.dft.kpoints_distance = 1.5  # a box of 4.2 Å would do for the k-points: the MD vacuum decides
+    ((_, atoms, _),) = md_start_cells(config, seed=0)
     assert vacuum_gaps(atoms)[2] == pytest.approx(2 * (5.0 / 2 + 1.5))
 
 
 def test_molecule_start_is_the_largest_cluster_in_a_padded_box():
     target = {'elements': ['H', 'O'], 'molecule': {'name': 'H2O', 'cluster_sizes': [1, 4], 'vacuum': 4.0}}
-    ((name, atoms, kind, periodic),) = md_start_cells(_config(target), seed=1)
-    assert (name, kind, periodic) == ('cluster-H2O-4', 'molecule', [False, False, False])
+    ((name, atoms, kind),) = md_start_cells(_config(target), seed=1)
+    assert (name, kind) == ('cluster-H2O-4', 'molecule')
     assert atoms.pbc.all() and len(atoms) == 12
     assert vacuum_gaps(atoms).min() >= 8.0 - 1e-9
     again = md_start_cells(_config(target), seed=1)[0][1]
@@ -66,8 +70,8 @@ def test_starts_per_kind_follow_the_shares_at_least_one_each():
     assert starts_per_kind(['bulk'], None, 3) == {'bulk': 3}
     target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB, {**SLAB, 'miller': [1, 1, 1]}]}
     cells = md_start_cells(_config(target, structures_per_generation=4), seed=0)
-    assert [kind for _, _, kind, _ in cells] == ['bulk', 'bulk', 'surface', 'surface']
-    assert [name.split('-')[1] for name, _, kind, _ in cells if kind == 'surface'] == ['100', '111']
+    assert [kind for _, _, kind in cells] == ['bulk', 'bulk', 'surface', 'surface']
+    assert [name.split('-')[1] for name, _, kind in cells if kind == 'surface'] == ['100', '111']
 
 
 def test_calcfunction_records_kind_and_periodicity(aiida_profile):
@@ -78,7 +82,6 @@ def test_calcfunction_records_kind_and_periodicity(aiida_profile):
     bulk_node, slab_node = outputs['md0000'], outputs['md0001']
     assert bulk_node.base.attributes.get('kind') == 'bulk'
     assert slab_node.base.attributes.get('kind') == 'surface'
-    assert slab_node.base.attributes.get('periodic') == [True, True, False]
     assert slab_node.base.attributes.get('origin') == 'md-start-surface'
     assert slab_node.pbc == (True, True, True)
 
@@ -127,7 +130,7 @@ def test_real_md_on_a_slab_and_its_frames_cut_as_slabs(codes_from_setup, python_
     candidates = list(results['structures'].values())
     assert candidates
     for candidate in candidates:
-        assert candidate.pbc == (True, True, False)
+        assert structure_kind(candidate.get_ase()) == 'surface'
         z = np.asarray([site.position[2] for site in candidate.sites])
         assert np.ptp(z) > 5.0  # the slab's full thickness (6 layers, 6.8 Å), not a 2R box
         assert candidate.cell[2][2] - np.ptp(z) > 8.0  # with its vacuum

@@ -23,9 +23,11 @@ def _water(vacuum=4.0):
     return orm.StructureData(ase=box(molecule_from_name('H2O'), vacuum))
 
 
-def _si_slab(vacuum=5.0, layers=4):
+def _si_slab(vacuum=5.0, layers=4, min_height=0.0):
     primitive = bulk('Si', 'diamond', a=5.40)
-    slab = build_slab(primitive, conventional_cell('diamond', primitive), (1, 0, 0), layers, vacuum)
+    slab = build_slab(
+        primitive, conventional_cell('diamond', primitive), (1, 0, 0), layers, vacuum, min_height=min_height
+    )
     return orm.StructureData(ase=slab)
 
 
@@ -45,29 +47,32 @@ def test_molecule_gets_gamma_mt_and_no_stress():
     assert structure_settings(_water(), own)[0]['SYSTEM']['assume_isolated'] == 'makov-payne'
 
 
-def test_slab_has_no_stress_and_no_isolated_correction():
-    parameters, settings, mesh = structure_settings(_si_slab(), TEMPLATE)
+def test_slab_has_no_stress_no_isolated_correction_and_one_kpoint_along_the_normal():
+    slab = _si_slab(vacuum=3.0)  # a short box: the spacing alone would give two points along the normal
+    parameters, settings, mesh = structure_settings(slab, TEMPLATE, kpoints_distance=0.3)
     assert parameters['CONTROL']['tstress'] is False
-    assert 'assume_isolated' not in parameters['SYSTEM'] and settings == {} and mesh is None
+    assert 'assume_isolated' not in parameters['SYSTEM'] and settings == {}
+    assert mesh == [6, 6, 1]  # 2π / (3.82 Å × 0.3 Å⁻¹) = 5.5 in the plane
+    assert structure_settings(slab, TEMPLATE)[2] is None  # without a spacing: kpoints_distance decides
 
 
 @pytest.mark.parametrize('vacuum', [3.0, 5.0, 12.0])
-def test_kpoints_distance_gives_one_point_along_the_normal_whatever_the_vacuum(aiida_profile, vacuum):
-    """aiida-quantumespresso's mesh: 1 on the non-periodic axis even where the spacing alone would ask 2 or 3."""
+def test_the_explicit_slab_mesh_is_the_spacing_mesh_of_a_tall_box(aiida_profile, vacuum):
+    """One point along the normal: explicitly (surface_mesh) and, in a box of single_kpoint_height, from the spacing."""
     from aiida_quantumespresso.calculations.functions.create_kpoints_from_distance import (
         create_kpoints_from_distance,
     )
 
-    slab = _si_slab(vacuum=vacuum)
-    kpoints = create_kpoints_from_distance.run(slab, orm.Float(0.3), orm.Bool(False))
-    mesh, _ = kpoints.get_kpoints_mesh()
-    assert mesh[2] == 1
-    assert mesh[0] == mesh[1] == int(np.ceil(2 * np.pi / slab.cell[0][0] / 0.3))
-    periodic = slab.clone()
-    periodic.pbc = (True, True, True)
-    along_normal = create_kpoints_from_distance.run(periodic, orm.Float(0.3), orm.Bool(False)).get_kpoints_mesh()[0]
-    if vacuum <= 5.0:
-        assert along_normal[2] > 1  # what a periodic box of this size would have been given
+    from aiida_mlip_autopipe.candidates.kinds import single_kpoint_height
+    from aiida_mlip_autopipe.labelling.pw_inputs import surface_mesh
+
+    slab = _si_slab(vacuum=vacuum, min_height=single_kpoint_height(0.3))
+    mesh = create_kpoints_from_distance.run(slab, orm.Float(0.3), orm.Bool(False)).get_kpoints_mesh()[0]
+    assert mesh == surface_mesh(slab, 0.3) and mesh[2] == 1
+    short = _si_slab(vacuum=vacuum)
+    if vacuum <= 5.0:  # a box shorter than 2π/0.3 = 21 Å gets two or more points from the spacing alone
+        assert create_kpoints_from_distance.run(short, orm.Float(0.3), orm.Bool(False)).get_kpoints_mesh()[0][2] > 1
+    assert surface_mesh(short, 0.3)[2] == 1
     molecule = create_kpoints_from_distance.run(_water(3.0), orm.Float(0.3), orm.Bool(False))
     assert molecule.get_kpoints_mesh()[0] == [1, 1, 1]
 
@@ -81,7 +86,9 @@ def _pw_inputs(pw_code, structure, family, ecutwfc, ecutrho):
     elements = sorted({kind.symbol for kind in structure.kinds})
     builder = LabellingWorkChain.get_builder_from_protocol(pw_code, {'s': structure}, dft=dft, elements=elements)
     template = builder.dft
-    parameters, settings, mesh = structure_settings(structure, template['pw']['parameters'].get_dict())
+    parameters, settings, mesh = structure_settings(
+        structure, template['pw']['parameters'].get_dict(), kpoints_distance=template['kpoints_distance'].value
+    )
     parameters['ELECTRONS']['conv_thr'] = 1e-8 * len(structure.sites)
     inputs = {
         'pw': {
@@ -139,7 +146,7 @@ def test_real_pw_labels_a_si_slab(pw_code, pseudo_families):
 
     from aiida_mlip_autopipe.labelling.training_set import frame_from_pw_outputs
 
-    structure = _si_slab(vacuum=5.0)
+    structure = _si_slab(vacuum=5.0)  # a 15 Å box: the spacing alone would put 2 k-points along the normal
     inputs = _pw_inputs(pw_code, structure, 'MLIPAutoPipe/Debian/LDA', 20.0, 80.0)
     results, node = run_get_node(WorkflowFactory('quantumespresso.pw.base'), **inputs)
     assert node.is_finished_ok, node.exit_message
@@ -148,7 +155,7 @@ def test_real_pw_labels_a_si_slab(pw_code, pseudo_families):
     assert mesh[2] == 1 and mesh[0] == mesh[1] > 1
     assert 'tstress = .false.' in calc.base.repository.get_object_content('aiida.in')
     frame = frame_from_pw_outputs(structure, results['output_parameters'], results['output_trajectory'])
-    assert tuple(frame.pbc) == (True, True, False) and 'stress' not in frame.calc.results
+    assert 'stress' not in frame.calc.results
     forces = frame.get_forces()
     # The ideal bulk-terminated slab: in-plane forces vanish by symmetry, the surface atoms are pulled in.
     assert np.abs(forces[:, :2]).max() < 1e-3

