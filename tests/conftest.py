@@ -19,6 +19,20 @@ os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
+@pytest.fixture(autouse=True, scope='module')
+def process_reports_reach_the_database():
+    """Put AiiDA's database log handler back after each module.
+
+    A CLI command invoked in-process (``CliRunner``) reconfigures logging through its verbosity
+    option without the ORM handler, so later processes' ``self.report`` lines would not reach
+    ``verdi process report``; tests that read those lines would fail depending on module order.
+    """
+    yield
+    from aiida.common.log import configure_logging
+
+    configure_logging(with_orm=True)
+
+
 @pytest.fixture
 def fixture_code(aiida_code_installed):
     """Return a code for ``entry_point`` whose executable is a stand-in; for ``prepare_for_submission`` tests."""

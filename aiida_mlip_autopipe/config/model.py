@@ -70,6 +70,11 @@ class MLIPConfig(Section):
             problem = check_oracle(self.benchmark.oracle, self.target.elements)
             if problem is not None:
                 raise ValueError(f'benchmark.oracle: {problem}')
+        from aiida_mlip_autopipe.config.physics import cross_field_problem
+
+        found = cross_field_problem(self)  # issue 14: physics across sections, refused before anything runs
+        if found is not None:
+            raise ValueError(f'{found[0]}: {found[1]}')
         return self
 
     def to_dict(self) -> dict[str, Any]:

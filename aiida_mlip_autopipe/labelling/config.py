@@ -110,25 +110,13 @@ class DFTConfig(Section):
     @field_validator('parameters')
     @classmethod
     def _labelling_parameters(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        # Keys that AiiDA sets from the structure and the run folder (PwCalculation refuses
-        # them at submission, after nodes exist), and settings a label cannot do without.
-        blocked = {
-            'CONTROL': {'pseudo_dir', 'outdir', 'prefix'},
-            'SYSTEM': {'celldm', 'nat', 'ntyp', 'a', 'b', 'c', 'cosab', 'cosac', 'cosbc', 'ibrav'},
-        }
-        for namelist, keys in value.items():
-            if not isinstance(keys, dict):
-                continue
-            for key in sorted(set(keys) & blocked.get(namelist, set())):
-                raise ValueError(f'{namelist}.{key} is set by AiiDA from the structure and the run; remove it')
-        control = value.get('CONTROL', {}) if isinstance(value.get('CONTROL'), dict) else {}
-        if control.get('calculation', 'scf') != 'scf':
-            raise ValueError(
-                f"CONTROL.calculation = {control['calculation']!r}: labels are single-point 'scf' runs; remove it"
-            )
-        for key in ('tprnfor', 'tstress'):
-            if control.get(key, True) is not True:
-                raise ValueError(f'CONTROL.{key} = {control[key]!r}: labels need forces and stress; remove it')
+        # Known pw.x variables only, typed and ranged; no files, no copies of typed fields, nothing
+        # AiiDA sets (labelling.pw_parameters). Every problem at once, each naming its key and the fix.
+        from aiida_mlip_autopipe.labelling.pw_parameters import check_pw_parameters
+
+        problems = check_pw_parameters(value)
+        if problems:
+            raise ValueError('; '.join(problems))
         return value
 
     @field_validator('starting_magnetization')

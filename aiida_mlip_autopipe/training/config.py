@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from aiida_mlip_autopipe.config.base import Section, check_safe_label, chemical_symbols
 
-__all__ = ('RepulsionConfig', 'TrainingConfig')
+__all__ = ('RepulsionConfig', 'TrainingConfig', 'WeightingConfig')
 
 
 class RepulsionConfig(Section):
@@ -81,6 +81,31 @@ class RepulsionConfig(Section):
         return None
 
 
+class WeightingConfig(Section):
+    """How the fit's loss weighs structures: all alike, or the energies near the target phase most.
+
+    See :mod:`aiida_mlip_autopipe.training.weights`.
+    """
+
+    scheme: Literal['energy', 'uniform'] = Field(
+        default='energy',
+        description="'energy': structure weight 1/(dE + delta_energy)^2 with dE the energy per atom above the "
+        "lowest labelled structure, atom force weight that times 1/(|F|^2 + delta_force); 'uniform': every "
+        'structure and atom alike.',
+    )
+    delta_energy: float = Field(
+        default=0.05,
+        gt=0,
+        le=100,
+        description='eV/atom: structures this far above the lowest one get a quarter of its energy weight.',
+    )
+    delta_force: float = Field(default=1.0, gt=0, le=1e4, description="(eV/Å)^2 in the atoms' force weights.")
+
+    def deltas(self) -> tuple[float, float] | None:
+        """``(delta_energy, delta_force)`` for energy weighting, None for uniform weights."""
+        return (self.delta_energy, self.delta_force) if self.scheme == 'energy' else None
+
+
 class TrainingConfig(Section):
     """Pacemaker fit settings (turned into pacemaker's input.yaml by ``training.input``)."""
 
@@ -111,6 +136,7 @@ class TrainingConfig(Section):
         'force_weight / (energy_weight + force_weight).',
     )
     force_weight: float = Field(default=0.3, gt=0, description='Relative weight of forces in the loss.')
+    weighting: WeightingConfig = Field(default_factory=WeightingConfig)
     l1_regularization: float = Field(default=1e-8, ge=0, le=1, description='L1 penalty on the coefficients.')
     l2_regularization: float = Field(default=1e-8, ge=0, le=1, description='L2 penalty on the coefficients.')
     buffer_force_weight: float = Field(
@@ -150,6 +176,11 @@ class TrainingConfig(Section):
     display_step: int = Field(
         default=20, ge=1, le=100_000, description='Iterations between test-set evaluations in the learning curve.'
     )
+    extra_input_overrides: list[str] = Field(
+        default_factory=list,
+        description='Dotted keys of extra_input that knowingly override a value the generated input sets without '
+        'a typed field, e.g. ["potential.bonds.ALL.dcut"] (a block may be "*"); any other such key is refused.',
+    )
     extra_input: dict[str, Any] = Field(
         default_factory=dict,
         description='Expert use: entries deep-merged last into the generated pacemaker input.yaml, e.g. '
@@ -177,15 +208,30 @@ class TrainingConfig(Section):
 
     @field_validator('extra_input')
     @classmethod
-    def _extra(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _extra(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         allowed = {'potential', 'data', 'fit', 'backend', 'metadata'}
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise ValueError(f'extra_input sections {unknown} are not pacemaker input sections ({sorted(allowed)})')
+        # Known pacemaker keys, typed and ranged; no files, no code, no copies of typed fields
+        # (training.extra_input). Every problem at once, each naming its key and the fix.
+        from aiida_mlip_autopipe.training.extra_input import check_extra_input
+
+        problems = check_extra_input(value, info.data.get('extra_input_overrides', []))
+        if problems:
+            raise ValueError('; '.join(problems))
         return value
 
     @model_validator(mode='after')
     def _consistent(self) -> TrainingConfig:
+        from aiida_mlip_autopipe.training.extra_input import unused_overrides
+
+        unused = unused_overrides(self.extra_input, self.extra_input_overrides)
+        if unused:
+            raise ValueError(
+                f'training.extra_input_overrides lists {unused}, which training.extra_input does not set; '
+                'remove them or set those keys'
+            )
         cutoffs = self.repulsion.inner_cutoff
         values = [] if cutoffs is None else (list(cutoffs.values()) if isinstance(cutoffs, dict) else [cutoffs])
         for value in values:

@@ -131,6 +131,7 @@ class Case:
     config_name: str = 'config.yaml'
     cli_exit: int = 1  # click itself refuses some paths with its usage error (2)
     cli_fragment: str | None = None  # what the CLI says, when it is not the same as the API
+    fix: str | None = None  # a part of the message that says what to do instead
 
 
 def cfg(**sections) -> dict:
@@ -420,7 +421,7 @@ CASES: list[Case] = [
         'pseudo-dir-given',
         'dft parameters',
         'dft.parameters',
-        'CONTROL.pseudo_dir is set by AiiDA',
+        'CONTROL.pseudo_dir names a file or folder: it is set by AiiDA',
         cfg(**{'dft.parameters': {'CONTROL': {'pseudo_dir': '/tmp'}}}),
     ),
     Case(
@@ -649,6 +650,144 @@ CASES: list[Case] = [
     ),
 ]
 
+# --- issue 16: molecules and surfaces (target.molecule, target.surfaces, target.shares) ---------
+# Refused at validate, naming the field: no vacuum, Miller indices the lattice cannot make, unknown
+# molecule names, shares of kinds the target does not have.
+_SLAB = {'elements': ['Si'], 'prototype': 'diamond'}
+_WATER = {'elements': ['H', 'O']}
+CASES += [
+    Case(
+        'surface-no-vacuum',
+        'surfaces',
+        'target.surfaces[0].vacuum',
+        'is no vacuum',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [1, 0, 0], 'vacuum': 0}]}),
+    ),
+    Case(
+        'surface-thin-vacuum',
+        'surfaces',
+        'target.surfaces[0].vacuum',
+        'at least 3 Å',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [1, 0, 0], 'vacuum': 1.0}]}),
+    ),
+    Case(
+        'surface-miller-bravais-on-cubic',
+        'surfaces',
+        'target.surfaces[0].miller',
+        'need a hexagonal lattice',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [1, 0, -1, 0]}]}),
+    ),
+    Case(
+        'surface-miller-bravais-inconsistent',
+        'surfaces',
+        'target.surfaces[0].miller',
+        'the third must be -(h + k)',
+        cfg(target={'elements': ['Mg'], 'prototype': 'hcp', 'surfaces': [{'miller': [1, 1, 1, 0]}]}),
+    ),
+    Case(
+        'surface-miller-zero',
+        'surfaces',
+        'target.surfaces[0].miller',
+        'name no plane',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [0, 0, 0]}]}),
+    ),
+    Case(
+        'surface-miller-common-factor',
+        'surfaces',
+        'target.surfaces[0].miller',
+        'common factor 2',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [2, 2, 0]}]}),
+    ),
+    Case(
+        'surface-miller-vicinal',
+        'surfaces',
+        'target.surfaces[0].miller',
+        'vicinal cut',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [9, 7, 5], 'layers': 20}]}),
+    ),
+    Case(
+        'surface-one-layer',
+        'surfaces',
+        'target.surfaces[0].layers',
+        'greater than or equal to 2',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [1, 1, 1], 'layers': 1}]}),
+    ),
+    Case(
+        'surface-without-lattice',
+        'surfaces',
+        'target',
+        'cut from the bulk lattice',
+        cfg(target={**_WATER, 'molecule': {'name': 'H2O'}, 'surfaces': [{'miller': [1, 0, 0]}]}),
+    ),
+    Case(
+        'molecule-unknown-name',
+        'molecule',
+        'target.molecule.name',
+        "unknown molecule 'Watr'",
+        cfg(target={**_WATER, 'molecule': {'name': 'Watr'}}),
+    ),
+    Case(
+        'molecule-name-case',
+        'molecule',
+        'target.molecule.name',
+        "did you mean 'H2O'",
+        cfg(target={**_WATER, 'molecule': {'name': 'h2o'}}),
+    ),
+    Case(
+        'molecule-foreign-element',
+        'molecule',
+        'target.molecule.name',
+        "contains ['H', 'O']",
+        cfg(target={**_SLAB, 'molecule': {'name': 'H2O'}}),
+    ),
+    Case(
+        'molecule-no-vacuum',
+        'molecule',
+        'target.molecule.vacuum',
+        'is no vacuum',
+        cfg(target={**_WATER, 'molecule': {'name': 'H2O', 'vacuum': 0}}),
+    ),
+    Case(
+        'molecule-name-and-file',
+        'molecule',
+        'target.molecule',
+        'not both',
+        cfg(target={**_WATER, 'molecule': {'name': 'H2O', 'file': 'water.xyz'}}),
+    ),
+    Case(
+        'shares-unknown-kind',
+        'shares',
+        'target.shares.slab.[key]',
+        "'bulk', 'surface' or 'molecule'",
+        cfg(target={**_SLAB, 'shares': {'slab': 1.0}}),
+    ),
+    Case(
+        'shares-do-not-sum-to-one',
+        'shares',
+        'target',
+        'sum to 0.6',
+        cfg(target={**_SLAB, 'surfaces': [{'miller': [1, 0, 0]}], 'shares': {'bulk': 0.3, 'surface': 0.3}}),
+    ),
+    Case(
+        'shares-of-a-missing-kind',
+        'shares',
+        'target',
+        'no surfaces',
+        cfg(target={**_SLAB, 'shares': {'bulk': 0.5, 'surface': 0.5}}),
+    ),
+    Case(
+        'operation-stretch-reversed',
+        'molecule',
+        'generator.operations[0].range',
+        'reversed',
+        cfg(
+            target={**_WATER, 'molecule': {'name': 'H2O'}},
+            generator={'operations': [{'kind': 'stretch', 'range': [0.2, 0.0]}]},
+        ),
+    ),
+]
+# --- end of the issue 16 cases ----------------------------------------------------------------
+
 
 def _count() -> tuple[int, int, int]:
     """Nodes, groups and computers in the profile."""
@@ -729,6 +868,16 @@ def _shown(loc: str) -> str:
     return loc or '<top>'
 
 
+# --- issue 14: pass-through dicts key by key (dft.parameters, training.extra_input), physics across
+# sections, the oracle (tests/reliability/bad_input_cases.py); each message also says what to do.
+from tests.reliability.bad_input_cases import ISSUE_14_CASES  # noqa: E402
+
+CASES += [
+    Case(case_id, category, dotted, fragment, config, fix=fix)
+    for case_id, category, dotted, fragment, fix, config in ISSUE_14_CASES
+]
+
+
 def test_campaign_is_large_and_distinct():
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids))
@@ -779,6 +928,8 @@ def test_bad_input_is_refused_naming_the_field(campaign_profile, tmp_path, case)
     assert case.field in fields, f'{case.id}: {problems}'
     messages = ' | '.join(message for loc, _, message in problems if _shown(loc) == case.field)
     assert case.fragment in messages, f'{case.id}: {messages}'
+    if case.fix is not None:
+        assert case.fix in messages, f'{case.id}: the message says no fix ({case.fix!r}): {messages}'
 
     assert result.exit_code == case.cli_exit, result.output
     assert isinstance(result.exception, SystemExit), result.exception  # a message, not a traceback

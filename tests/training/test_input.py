@@ -113,10 +113,22 @@ def test_user_reference_energy_wins_over_the_previous_one():
 
 
 def test_extra_input_is_merged_last():
-    generated = _generate(extra_input={'fit': {'ladder_step': 10, 'loss': {'L2_coeffs': 1e-6}}})
+    generated = _generate(extra_input={'fit': {'ladder_step': 10, 'loss': {'w0_rad': 1e-4}}})
     assert generated.input['fit']['ladder_step'] == 10
-    assert generated.input['fit']['loss'] == {'kappa': pytest.approx(0.3), 'L1_coeffs': 1e-8, 'L2_coeffs': 1e-6}
+    assert generated.input['fit']['loss'] == {
+        'kappa': pytest.approx(0.3),
+        'L1_coeffs': 1e-8,
+        'L2_coeffs': 1e-8,
+        'w0_rad': 1e-4,
+    }
     assert deep_merge({'a': {'b': 1}}, {'a': {'c': 2}}) == {'a': {'b': 1, 'c': 2}}
+
+
+def test_a_generated_value_is_overridden_only_on_purpose():
+    overridden = _generate(
+        extra_input={'potential': {'bonds': {'ALL': {'dcut': 0.05}}}}, extra_input_overrides=['potential.bonds.*.dcut']
+    )
+    assert overridden.input['potential']['bonds']['ALL']['dcut'] == 0.05
 
 
 def test_too_few_atoms_for_the_active_set_is_noted():
@@ -149,6 +161,23 @@ def test_empty_set_is_refused():
         ({'nradmax_by_orders': [10, 2], 'lmax_by_orders': [0]}, 'same length'),
         ({'reference_energy': {'Qq': 1.0}}, 'neither elements'),
         ({'extra_input': {'fitt': {}}}, 'not pacemaker input sections'),
+        # training.extra_input is checked key by key (training/extra_input.py).
+        ({'extra_input': {'fit': {'loss': {'L2_coeffs': 1e-6}}}}, 'set by training.l2_regularization'),
+        ({'extra_input': {'fit': {'optimizer': 'Nelder-Mead'}}}, 'set by training.optimizer'),
+        ({'extra_input': {'backend': {'batch_size': 5}}}, 'set by training.batch_size'),
+        ({'extra_input': {'data': {'filename': 'my.pckl.gzip'}}}, 'names a file or folder'),
+        ({'extra_input': {'data': {'test_filename': 'test.pckl.gzip'}}}, 'names a file or folder'),
+        ({'extra_input': {'potential': {'filename': 'old.yaml'}}}, 'names a file or folder'),
+        ({'extra_input': {'potential': {'initial_potential': 'old.yaml'}}}, 'names a file or folder'),
+        ({'extra_input': {'fit': {'weighting': {'filename': 'w.pckl.gzip'}}}}, 'names a file or folder'),
+        ({'extra_input': {'fit': {'callbacks': ['os.system']}}}, 'runs Python functions'),
+        ({'extra_input': {'fit': {'fit_cycles': 0}}}, 'fit_cycles = 0 is outside'),
+        ({'extra_input': {'fit': {'ladder_step': -3}}}, 'give functions to add'),
+        ({'extra_input': {'fit': {'ladder_stepp': 3}}}, 'pacemaker reads no such key'),
+        ({'extra_input': {'potential': {'bonds': {'ALL': {'rcut': 7.0}}}}}, 'set by training.cutoff'),
+        ({'extra_input': {'potential': {'bonds': {'ALL': {'dcut': 0.05}}}}}, 'training.extra_input_overrides'),
+        ({'extra_input': {'metadata': {'reference_energy': '{}'}}}, 'written by the fit'),
+        ({'extra_input_overrides': ['fit.maxiter'], 'extra_input': {}}, 'which training.extra_input does not set'),
     ],
 )
 def test_settings_are_validated(settings, message):
