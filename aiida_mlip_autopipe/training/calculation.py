@@ -248,11 +248,17 @@ class PacemakerCalculation(CalcJob):
         config = TrainingConfig.model_validate(self.inputs.settings.get_dict())
         frames = self.inputs.training_set.get_frames()
         statistics = dataset_statistics(frames)
-        write_pacemaker_dataset(frames, folder.get_abs_path(self.FILENAME_DATA))
+        write_pacemaker_dataset(
+            frames, folder.get_abs_path(self.FILENAME_DATA), energy_weighting=config.weighting.deltas()
+        )
         test_filename = None
         if 'test_set' in self.inputs:
             test_filename = self.FILENAME_TEST_DATA
-            write_pacemaker_dataset(self.inputs.test_set.get_frames(), folder.get_abs_path(test_filename))
+            write_pacemaker_dataset(
+                self.inputs.test_set.get_frames(),
+                folder.get_abs_path(test_filename),
+                energy_weighting=config.weighting.deltas(),
+            )
 
         initial_content = summary = None
         if 'initial_potential' in self.inputs:

@@ -51,7 +51,7 @@ def _labels(atoms: Any) -> dict[str, Any]:
     return calc.results
 
 
-def frames_to_dataframe(frames: Sequence[Any], weights: bool = True) -> Any:
+def frames_to_dataframe(frames: Sequence[Any], weights: bool = True, energy_weighting: Any = None) -> Any:
     """Pacemaker's DataFrame from labelled ASE frames.
 
     Columns: ``name, ase_atoms, energy, energy_corrected, forces`` (what pacemaker
@@ -61,13 +61,21 @@ def frames_to_dataframe(frames: Sequence[Any], weights: bool = True) -> Any:
     pacemaker's ``w_energy`` (1 per structure) and ``w_forces`` (the frame's per-atom
     ``force_weight``, else 1). Pacemaker uses these two columns as given and
     normalises them over the set, so unweighted frames are fitted exactly as with its
-    default uniform weighting. ``energy_corrected`` equals ``energy``; the fit
-    subtracts its reference energies itself.
+    default uniform weighting. With ``energy_weighting`` (``(delta_energy, delta_force)``)
+    the weights are those of :func:`~aiida_mlip_autopipe.training.weights.loss_weights`
+    instead. ``energy_corrected`` equals ``energy``; the fit subtracts its reference energies itself.
     """
     import pandas as pd
 
     rows = []
     info_keys = [k for k in FRAME_INFO_KEYS if k != 'name' and any(k in f.info for f in frames)]
+    own = [_atom_weights(atoms, index) for index, atoms in enumerate(frames)] if weights else []
+    if weights and energy_weighting is not None and frames:
+        from aiida_mlip_autopipe.training.weights import loss_weights
+
+        energy_w, force_w = loss_weights(frames, own, *energy_weighting)
+    else:
+        energy_w, force_w = [1.0] * len(frames), own
     for index, atoms in enumerate(frames):
         results = _labels(atoms)
         bare = atoms.copy()
@@ -90,17 +98,22 @@ def frames_to_dataframe(frames: Sequence[Any], weights: bool = True) -> Any:
         for key in info_keys:
             row[key] = atoms.info.get(key)
         if weights:
-            per_atom = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
-            w = np.ones(len(atoms)) if per_atom is None else np.asarray(per_atom, dtype=float).reshape(-1)
-            if w.shape != (len(atoms),) or not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ValueError(f'frame {index}: force_weight must hold one finite weight >= 0 per atom')
-            row[ENERGY_WEIGHT_COLUMN] = 1.0
-            row[FORCE_WEIGHT_COLUMN] = w
+            row[ENERGY_WEIGHT_COLUMN] = float(energy_w[index])
+            row[FORCE_WEIGHT_COLUMN] = force_w[index]
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame) and frame['stress'].isna().all():
         frame = frame.drop(columns=['stress'])
     return frame
+
+
+def _atom_weights(atoms: Any, index: int) -> np.ndarray:
+    """A frame's own per-atom force weights (``force_weight`` array, 1 where it has none)."""
+    per_atom = atoms.arrays.get(FORCE_WEIGHT_ARRAY)
+    w = np.ones(len(atoms)) if per_atom is None else np.asarray(per_atom, dtype=float).reshape(-1)
+    if w.shape != (len(atoms),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f'frame {index}: force_weight must hold one finite weight >= 0 per atom')
+    return w
 
 
 def dataframe_to_frames(frame: Any) -> list[Any]:
@@ -143,10 +156,13 @@ def dataframe_to_frames(frame: Any) -> list[Any]:
     return frames
 
 
-def write_pacemaker_dataset(frames: Sequence[Any], path: str | Path, weights: bool = True) -> Path:
+def write_pacemaker_dataset(
+    frames: Sequence[Any], path: str | Path, weights: bool = True, energy_weighting: Any = None
+) -> Path:
     """Write ``frames`` as pacemaker reads them: a gzip-pickled DataFrame (pickle protocol 4)."""
     path = Path(path)
-    frames_to_dataframe(frames, weights=weights).to_pickle(path, compression='gzip', protocol=4)
+    frame = frames_to_dataframe(frames, weights=weights, energy_weighting=energy_weighting)
+    frame.to_pickle(path, compression='gzip', protocol=4)
     return path
 
 

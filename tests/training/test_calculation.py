@@ -58,7 +58,7 @@ def _read_pickle(path):
 
 def test_cold_start_inputs(fixture_code, training_set, file_regression):
     code = fixture_code('mlip_autopipe.pacemaker', executable='/opt/ace/bin/pacemaker')
-    settings = orm.Dict({'functions_per_element': 16, 'maxiter': 50})
+    settings = orm.Dict({'functions_per_element': 16, 'maxiter': 50, 'weighting': {'scheme': 'uniform'}})
     folder, calcinfo = _prepare(code, training_set=training_set, settings=settings)
     assert sorted(folder.get_content_list()) == [
         PacemakerCalculation.FILENAME_DECISIONS,
@@ -97,6 +97,10 @@ def test_cold_start_inputs(fixture_code, training_set, file_regression):
     assert frame['w_forces'][5].tolist() == [1.0, 1.0, 0.1, 0.1, 1.0, 0.1, 0.1, 0.1]
     assert frame['source_uuid'].tolist() == training_set.source_uuids
     assert frame['energy'][0] == training_set.get_frames()[0].get_potential_energy()
+    # The default weighting: the structures' energy weights follow their energy above the lowest.
+    weighted, _ = _prepare(code, training_set=training_set, settings=orm.Dict({'functions_per_element': 16}))
+    energy = _read_pickle(weighted.get_abs_path(PacemakerCalculation.FILENAME_DATA))['w_energy']
+    assert energy.sum() == pytest.approx(1.0) and energy.max() > energy.min()
 
 
 def test_watchdog_enforces_the_walltime_on_the_direct_scheduler(fixture_code, training_set, aiida_computer):
