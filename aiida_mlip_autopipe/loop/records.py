@@ -277,9 +277,9 @@ def validation_line(data: Mapping[str, Any]) -> str:
             + (f', MAE vs DFT {ph["mae_thz"]:.2f} THz' if 'mae_thz' in ph else '')
         )
     if 'md' in data:
-        lines.append(
-            f'stability MD at {data["md"]["temperature"]} K: {"stable" if data["md"]["stable"] else "UNSTABLE"}'
-        )
+        md = data['md']
+        verdict = 'stable' if md['stable'] else f'UNSTABLE: {md.get("reason")}'
+        lines.append(f'stability MD at {md["temperature"]} K: {verdict}')
     return 'validation: ' + '; '.join(lines)
 
 

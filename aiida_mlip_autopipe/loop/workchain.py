@@ -357,6 +357,7 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
         md = self.ctx.validation_md
         if 'summary' in md.outputs:
             inputs['md_summary'] = md.outputs.summary
+        inputs['md_status'] = orm.Dict({'exit_status': md.exit_status, 'exit_message': md.exit_message})
         result = analyse_validation(**inputs, metadata={'call_link_label': 'analyse_validation'})
         self.out('validation', result['validation'])
         self.out('validation_curves', result['curves'])

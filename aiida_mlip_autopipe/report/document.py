@@ -100,9 +100,10 @@ def write_report(run: RunData, folder: str | Path) -> Path:
             )
         md = run.validation.get('md')
         if md:
+            verdict = 'stable' if md['stable'] else f'unstable: {md.get("reason")}'
             lines.append(
                 f'- stability MD at {md["temperature"]} K, {md["steps_run"]} steps: '
-                f'{"stable" if md["stable"] else "unstable"} (max gamma {_fmt(md.get("max_gamma"), ".2f")})'
+                f'{verdict} (max gamma {_fmt(md.get("max_gamma"), ".2f")})'
             )
         # issue 16: surface energies of slabs and the geometry of the molecule.
         from aiida_mlip_autopipe.validation.systems import validation_lines

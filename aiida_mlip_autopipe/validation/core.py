@@ -76,3 +76,42 @@ def primitive_from(metadata: dict[str, Any]) -> Any:
 
     p = metadata['primitive']
     return Atoms(symbols=p['symbols'], cell=p['cell'], scaled_positions=p['scaled_positions'], pbc=True)
+
+
+def md_verdict(
+    summary: dict[str, Any] | None, exit_status: int | None, exit_message: str | None = None
+) -> dict[str, Any]:
+    """The stability MD's verdict: stable only if LAMMPS finished OK *and* its parser said stable.
+
+    A walltime kill or a LAMMPS error leaves a summary that looks quiet (no halt, no blow-up) for
+    the steps it reached; reading that as "stable" would pass a potential that was never run to the
+    end. ``reason`` says why a verdict is "no".
+    """
+    summary = dict(summary or {})
+    halted = bool(summary.get('halted'))
+    blow_up = bool(summary.get('blow_up'))
+    parser_stable = summary.get('stable')
+    if exit_status is None:
+        reason = 'the stability MD did not run'
+    elif exit_status != 0:
+        reason = f'the stability MD failed [{exit_status}]' + (f': {exit_message}' if exit_message else '')
+    elif parser_stable is None:
+        reason = 'the MD parser gave no stability verdict'
+    elif blow_up:
+        reason = 'the MD blew up'
+    elif halted:
+        reason = 'the MD halted on the extrapolation grade'
+    elif not parser_stable:
+        reason = 'the parser judged the MD unstable (errors or too many uncertain steps)'
+    else:
+        reason = None
+    return {
+        'temperature': summary.get('temperature'),
+        'steps_run': summary.get('steps_run'),
+        'max_gamma': summary.get('max_gamma'),
+        'halted': halted,
+        'blow_up': blow_up,
+        'exit_status': exit_status,
+        'stable': reason is None,
+        'reason': reason,
+    }

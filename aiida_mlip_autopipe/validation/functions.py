@@ -141,12 +141,15 @@ def analyse_validation(
     cells: orm.Dict,
     dft_labels: orm.Data | None = None,
     md_summary: orm.Dict | None = None,
+    md_status: orm.Dict | None = None,
     molecule: orm.StructureData | None = None,
     molecule_dft: orm.StructureData | None = None,
     settings: orm.Dict | None = None,
 ) -> dict:
     """Compare ``potential`` with the DFT validation labels; judge the stability MD.
 
+    ``md_status`` (``{'exit_status', 'exit_message'}`` of the stability MD) is needed for a
+    "stable" verdict: a failed MD is never stable, whatever its partial summary says.
     ``molecule`` is the start of the relaxations and ``molecule_dft`` its pw.x relaxation;
     ``settings`` may give ``bond_tolerance``, ``angle_tolerance`` and ``relax_fmax``
     (``validation`` section). Returns ``validation`` (``Dict``: E–V fits of ACE and DFT, phonon
@@ -169,16 +172,15 @@ def analyse_validation(
         )
     if 'primitive' in meta:
         _analyse_bulk(meta, frames, calculator, result, curves)
-    if md_summary is not None:
-        summary = md_summary.get_dict()
-        halted = bool(summary.get('halted'))
-        result['md'] = {
-            'temperature': summary.get('temperature'),
-            'steps_run': summary.get('steps_run'),
-            'max_gamma': summary.get('max_gamma'),
-            'halted': halted,
-            'stable': not halted and not summary.get('blow_up', False),
-        }
+    if md_summary is not None or md_status is not None:
+        from aiida_mlip_autopipe.validation.core import md_verdict
+
+        status = md_status.get_dict() if md_status is not None else {}
+        result['md'] = md_verdict(
+            md_summary.get_dict() if md_summary is not None else None,
+            status.get('exit_status'),
+            status.get('exit_message'),
+        )
     result['q_points'] = list(Q_POINTS)
     return {'validation': orm.Dict(result), 'curves': curves}
 

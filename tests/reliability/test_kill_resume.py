@@ -74,16 +74,20 @@ LOOP_CONFIG = {
 
 
 def loop_codes(pw_code) -> dict[str, orm.AbstractCode]:
-    """The pw, pacemaker and LAMMPS codes on the computer of ``pw_code``, as ``aiida-mlip-autopipe setup`` has them."""
+    """The pw, pacemaker, LAMMPS and stage-job Python codes on the computer of ``pw_code``, as ``setup`` has them."""
     from aiida_mlip_autopipe.provision import default_code_specs, ensure_code
 
     codes = {'pw': pw_code}
     for spec in default_code_specs():
-        if spec.label in ('pacemaker', 'lammps'):
+        if spec.label in ('pacemaker', 'lammps', 'mlip-python'):
             try:
-                codes[spec.label] = ensure_code(spec, computer_label=pw_code.computer.label, echo=lambda _: None)
+                code = ensure_code(spec, computer_label=pw_code.computer.label, echo=lambda _: None)
             except FileNotFoundError as exc:
                 pytest.skip(str(exc))
+            if spec.label == 'mlip-python':  # screening, selection, uncertainty and extraction jobs
+                codes.update(dict.fromkeys(('screening', 'selection', 'uncertainty', 'extraction'), code))
+            else:
+                codes[spec.label] = code
     return codes
 
 

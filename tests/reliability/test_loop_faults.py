@@ -57,7 +57,14 @@ FAULT_LOOP_CONFIG = {
         'gamma_lower': 2.0,
         'gamma_upper': 50,
     },
-    'loop': {'max_generations': 1, 'dft_budget': NUM_FRAMES, 'failure_budget': {'fits': 1}},
+    # No held-out labels and no final refit: these tests are about the loop's own fits.
+    'loop': {
+        'max_generations': 1,
+        'dft_budget': NUM_FRAMES,
+        'failure_budget': {'fits': 1},
+        'holdout': 0,
+        'final_fit': {'enabled': False},
+    },
     'validation': {'enabled': False},
 }
 
