@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 from aiida import orm
-from aiida.common import AttributeDict
 from aiida.engine import ToContext
 
 from aiida_mlip_autopipe.common.stage_job import output_structures
@@ -21,6 +20,7 @@ from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.loop import children, records, stop_rules
+from aiida_mlip_autopipe.loop.decisions import decide_stop, md_settings_with_threshold, threshold_node
 
 __all__ = ('GenerationSteps',)
 
@@ -34,7 +34,7 @@ class GenerationSteps:
         self._phase('dft')
         from aiida_mlip_autopipe.loop.holdout import PREFIX
 
-        inputs = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='labelling'))
+        inputs = self._labelling_inputs()
         inputs.structures = {**self.ctx.selected, **{PREFIX + k: v for k, v in self.ctx.holdout_new.items()}}
         inputs.failure_budget = orm.Float(self.cfg.loop.failure_budget.label_fraction)
         inputs.clean_workdir = self.inputs.clean_workdir
@@ -139,6 +139,7 @@ class GenerationSteps:
         records.record_calibration(self._record(), data, result.uuid)
         self.report(records.calibration_line(g, data, self.ctx.gamma_lower))
         self.ctx.gamma_lower = data['gamma_lower_after']
+        self.ctx.threshold = result  # the MD settings are made from this node (decisions.md_settings_with_threshold)
 
     def should_run_training(self):
         """Fit until a fit succeeds for this generation (failed fits count against the budget)."""
@@ -240,6 +241,13 @@ class GenerationSteps:
             self.ctx.potential = self.ctx.new_potential
             self.ctx.new_potential = None
             self.ctx.fit_attempt = 0
+        elif self.ctx.potential is not None and self._record().get('fit_failures'):
+            # Not silent: the record and the report say the MD runs on the previous fit, and why.
+            self._record()['potential_reused'] = self.ctx.potential.pk
+            self.report(
+                f'generation {self.ctx.generation}: no new potential (the fit failed, see fit_failures); '
+                f'exploring with the previous one, AcePotentialData<{self.ctx.potential.pk}>'
+            )
         if self.ctx.potential is None:
             self.ctx.exit_code = self.exit_codes.ERROR_NO_POTENTIAL
             self.ctx.stop = {'rule': 'error', 'message': self.ctx.exit_code.message}
@@ -252,6 +260,11 @@ class GenerationSteps:
         starts = build_md_structures(**inputs, metadata={'call_link_label': f'md_start_gen{g:02d}'})['structures']
         self._timed('md_setup', started)
         runs = children.md_inputs(cfg, g, starts, self.ctx.potential, self.inputs.lammps_code, self.ctx.gamma_lower)
+        threshold = self.ctx.get('threshold') or threshold_node(self.ctx.gamma_lower, 'exploration.gamma_lower')
+        for label, run in runs.items():  # the graph shows which calibration set each MD's threshold
+            run['settings'] = md_settings_with_threshold(
+                settings=run['settings'], threshold=threshold, metadata={'call_link_label': f'settings_{label}'}
+            )
         launched = {label: self.submit(LammpsCalculation, **inputs) for label, inputs in runs.items()}
         self.report(
             f'generation {g}: launching {len(launched)} LammpsCalculations (gamma dump > {self.ctx.gamma_lower:.2f})'
@@ -267,8 +280,8 @@ class GenerationSteps:
         cfg = self.cfg
         g = self.ctx.generation
         record = self._record()
-        runs = [self.ctx[f'md_{label}'] for label in self.ctx.get('md_labels', [])]
-        trajectories, steps_total, failed = records.tally_md(record, runs)
+        runs = {label: self.ctx[f'md_{label}'] for label in self.ctx.get('md_labels', [])}
+        trajectories, steps_total, failed, self.ctx.exploration = records.tally_md(record, runs, g)
         for node in failed:
             self.report(f'generation {g}: LammpsCalculation<{node.pk}> failed [{node.exit_status}] {node.exit_message}')
         record['gamma_lower'] = self.ctx.gamma_lower
@@ -315,13 +328,30 @@ class GenerationSteps:
         record['new_candidates'] = len(new_candidates)
         record['pool_remaining'] = len(self.ctx.pool) if cfg.uncertainty.reuse_pool else 0
         self.report(f'generation {g}: {len(new_candidates)} uncertain environments extracted as candidates')
-        decision = stop_rules.evaluate_stop_rules(self.ctx.history, cfg.loop.model_dump())
-        if decision is not None:
-            self._stop(decision)
-            self.report(f'stopping: {decision.rule}: {decision.message}')
+        verdict = decide_stop(
+            exploration=self.ctx.exploration,
+            history=orm.Dict({'generations': self.ctx.history}),
+            loop=orm.Dict(cfg.loop.model_dump(mode='json')),
+            metadata={'call_link_label': f'decide_stop_gen{g:02d}'},
+        )
+        record['decision'] = {'uuid': verdict.uuid, **verdict.get_dict()}
+        if verdict['stop']:
+            self._stop(stop_rules.Decision(verdict['rule'], verdict['message']))
+            self.ctx.stop_node = verdict
+            self.report(f'stopping: {verdict["rule"]}: {verdict["message"]} (decide_stop<{verdict.pk}>)')
             self._phase('stopping')
             return
+        self._next_generation(new_candidates)
+
+    def _next_generation(self, candidates: dict) -> None:
+        """Start the next generation with ``candidates``; its fits start from a clean slate.
+
+        A fit that failed for good in one generation (the same data would fail again) must not
+        stop the fits of later generations, which have new labels: before, the attempt counter
+        stayed at its maximum and every later generation explored the stale potential silently.
+        """
         self.ctx.generation += 1
-        self.ctx.candidates = new_candidates
+        self.ctx.fit_attempt = 0
+        self.ctx.candidates = candidates
         self.ctx.history.append(self._new_record(self.ctx.generation))
-        self._record()['candidates'] = len(new_candidates)
+        self._record()['candidates'] = len(candidates)

@@ -20,7 +20,9 @@ from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 __all__ = ('LABELLING_EXCLUDED', 'builder_from_protocol', 'validate_config')
 
 #: Inputs of the labelling template the loop fills in per generation (or never exposes).
-LABELLING_EXCLUDED = ('structures', 'failure_budget', 'clean_workdir')
+#: Labelling inputs the loop sets itself. ``oracle`` is among them: the benchmark oracle comes only
+#: from the config's ``benchmark.oracle`` (checked by the config model), never from a port.
+LABELLING_EXCLUDED = ('structures', 'failure_budget', 'clean_workdir', 'oracle')
 
 
 def validate_config(value: orm.Dict, _: Any = None) -> str | None:

@@ -7,7 +7,7 @@ work chain decides what to do with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from aiida import orm
@@ -148,49 +148,45 @@ def _blow_up_statuses() -> set[int]:
 
 
 def tally_md(
-    record: dict[str, Any], runs: Sequence[orm.CalcJobNode]
-) -> tuple[dict[str, orm.TrajectoryData], int, list[orm.CalcJobNode]]:
+    record: dict[str, Any], runs: Mapping[str, orm.CalcJobNode], generation: int
+) -> tuple[dict[str, orm.TrajectoryData], int, list[orm.CalcJobNode], orm.Dict]:
     """Count one generation's MD runs into ``record``: runs, failures, halts, uncertain fraction, max gamma.
 
-    A run that blew up is uncertainty, not a failure. A run that halted or blew up counts
-    its remaining steps as uncertain: it never got there. Returns the uncertain-frame
-    trajectories (``md_000``... in launch order), the MD steps counted and the failed runs.
+    The numbers come from :func:`~aiida_mlip_autopipe.loop.decisions.tally_exploration`, a
+    calcfunction on the runs' summaries, so the graph holds what the stop rules read. Returns the
+    uncertain-frame trajectories (``md_000``... in launch order), the MD steps counted, the failed
+    runs and the tally node.
     """
+    from aiida_mlip_autopipe.loop.decisions import tally_exploration
+
     blow_ups = _blow_up_statuses()
-    steps_total = 0
-    uncertain_steps = 0.0
-    max_gamma = 0.0
-    trajectories = {}
-    failed = []
+    meta, summaries, trajectories, failed = {}, {}, {}, []
     md_seconds = 0.0
-    for i, node in enumerate(runs):
+    for i, (label, node) in enumerate(runs.items()):
         md_seconds += child_seconds(node)
-        summary = node.outputs.summary.get_dict() if 'summary' in node.outputs else {}
-        blow_up = node.exit_status in blow_ups or bool(summary.get('blow_up'))
+        blow_up = node.exit_status in blow_ups
+        meta[label] = {
+            'pk': node.pk,
+            'exit_status': node.exit_status,
+            'finished_ok': node.is_finished_ok,
+            'blow_up': blow_up,
+            'n_steps': int(node.inputs.settings.get('n_steps', 0)) or None,
+        }
+        if 'summary' in node.outputs:
+            summaries[label] = node.outputs.summary
+            blow_up = blow_up or bool(node.outputs.summary.get('blow_up'))
         if not node.is_finished_ok and not blow_up:
-            record['md_failed'] += 1
             failed.append(node)
-            continue
-        record['md_runs'] += 1
-        stopped = blow_up or bool(summary.get('halted'))
-        if stopped:
-            record['md_halted'] += 1
-        steps = int(summary.get('steps_run') or 0)
-        steps_total += steps
-        planned = int(node.inputs.settings.get('n_steps', steps))
-        uncertain_steps += float(summary.get('fraction_above_lower') or 0.0) * steps + max(0, planned - steps) * (
-            1 if stopped else 0
-        )
-        if stopped:
-            steps_total += max(0, planned - steps)
-        max_gamma = max(max_gamma, float(summary.get('max_gamma') or 0.0))
-        if 'uncertain_frames' in node.outputs:
+        elif 'uncertain_frames' in node.outputs:
             trajectories[f'md_{i:03d}'] = node.outputs.uncertain_frames
-    record['md_runs'] += record['md_failed']
+    tally = tally_exploration(
+        runs=orm.Dict(meta), **summaries, metadata={'call_link_label': f'tally_exploration_gen{generation:02d}'}
+    )
+    counts = tally.get_dict()
+    for key in ('md_runs', 'md_failed', 'md_halted', 'uncertain_fraction', 'max_gamma'):
+        record[key] = counts[key]
     record['timings']['md'] = round(md_seconds, 3)
-    record['uncertain_fraction'] = uncertain_steps / steps_total if steps_total else None
-    record['max_gamma'] = max_gamma
-    return trajectories, steps_total, failed
+    return trajectories, counts['steps_total'], failed, tally
 
 
 def md_line(generation: int, record: Mapping[str, Any], steps_total: int, gamma_lower: float) -> str:

@@ -29,5 +29,6 @@ def summarise_run(history: orm.Dict, stop: orm.Dict) -> dict:
     }
     return {
         'history': orm.Dict({'generations': generations, 'totals': totals, 'final_fit': history.get('final_fit')}),
-        'stop': orm.Dict(stop.get_dict()),
+        # ``stop`` is decide_stop's output where a stop rule ended the run: the graph links the two.
+        'stop': orm.Dict({key: value for key, value in stop.get_dict().items() if key != 'stop'}),
     }

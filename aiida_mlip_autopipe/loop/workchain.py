@@ -226,6 +226,13 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
         if exit_code is not None:
             self.ctx.exit_code = exit_code
 
+    def _labelling_inputs(self) -> AttributeDict:
+        """The labelling template, with the benchmark oracle of the config (the only way to reach it)."""
+        inputs = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='labelling'))
+        if self.cfg.benchmark.oracle is not None:
+            inputs.oracle = orm.Str(self.cfg.benchmark.oracle)
+        return inputs
+
     def _inputs_with_structure(self, **inputs: Any) -> dict[str, Any]:
         """``inputs`` plus the ``structure`` input of the run when one was given."""
         if 'structure' in self.inputs:
@@ -295,7 +302,7 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
         cells = validation_structures(**inputs, metadata={'call_link_label': 'validation_structures'})
         self.ctx.validation_cells = cells['cells']
         self.ctx.validation_molecule = cells.get('molecule')
-        labelling = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='labelling'))
+        labelling = self._labelling_inputs()
         launched = {}
         lines = []
         if cells['structures']:
@@ -382,7 +389,7 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
         stop = self.ctx.stop or {'rule': 'none', 'message': 'the loop ended without a stop rule'}
         summary = summarise_run(
             history=orm.Dict({'generations': self.ctx.history, 'final_fit': self.ctx.final}),
-            stop=orm.Dict(stop),
+            stop=self._stop_node(stop),
             metadata={'call_link_label': 'summarise_run'},
         )
         self.out('history', summary['history'])
@@ -391,6 +398,13 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
         if self.ctx.exit_code is not None:
             return self.ctx.exit_code
         return None
+
+    def _stop_node(self, stop: dict) -> orm.Dict:
+        """decide_stop's output when it is the decision that ended the run, else the decision as a new node."""
+        node = self.ctx.get('stop_node')
+        if node is not None and node.get('rule') == stop.get('rule'):
+            return node
+        return orm.Dict(stop)
 
     def on_terminated(self):
         """Clean the remote folders of the calculations if ``clean_workdir`` is set."""

@@ -348,3 +348,29 @@ def test_a_failed_stage_job_stops_the_run_with_406(process):
     assert process.ctx.exit_code.status == 406
     assert 'selection job' in process.ctx.exit_code.message and 'boom' in process.ctx.exit_code.message
     assert process._record()['job_failures'][0]['fatal'] is True
+
+
+def test_a_failed_fit_does_not_end_the_fits_of_later_generations(process, training_set, potential):
+    """Issue 14: a fit that fails for good (411: same data, same failure) is not retried in its generation,
+    but the next generation, with new labels, fits again; the reuse of the old potential is recorded."""
+    process.ctx.training_set = training_set
+    process.ctx.potential = potential
+    _fit_child(process, 411)
+    process.inspect_training()
+    assert not process.should_run_training()
+    uncertain = _md_child(0, {'steps_run': 100, 'fraction_above_lower': 0.5, 'max_gamma': 9.0, 'halted': False})
+    process.ctx.md_labels = ['run0']
+    process.ctx['md_run0'] = uncertain
+    process.inspect_exploration()
+    from ase.build import bulk
+
+    cut = orm.StructureData(ase=bulk('Si', 'diamond', a=5.43))
+    process.ctx.extraction = finished_calcjob(
+        0, {'structures__cut_000': cut}, 'aiida.calculations:mlip_autopipe.extraction'
+    )
+    process.inspect_extraction()
+    assert process.ctx.stop is None, process.ctx.stop
+    assert process.ctx.generation == 1
+    decision = process.ctx.history[0]['decision']
+    assert decision['stop'] is False and orm.load_node(decision['uuid']).creator.process_label == 'decide_stop'
+    assert process.should_run_training()  # before: the attempt counter stayed at its maximum for good
