@@ -58,7 +58,7 @@ def summarise(config) -> str:
         + (' (SQS)' if t.is_alloy else ''),
         f'  generator    {ops}; at most {config.generator.max_candidates} candidates',
         f'  screening    {config.screening.model}, max |F| {config.screening.max_force} eV/Å',
-        f'  selection    {config.selection.n_select} per generation (FPS on SOAP)',
+        f'  selection    {config.selection.n_select} per generation ({_selection_method(config.selection)})',
         f'  DFT          {dft.code}, protocol {dft.protocol}, {dft.pseudo_family}, '
         f'k-spacing {dft.kpoints_distance} /Å, '
         + (f'spin-polarised {magnetization}' if magnetization else 'spin-unpolarised')
@@ -82,3 +82,11 @@ def cmd_schema(indent: int) -> None:
     from aiida_mlip_autopipe.config import MLIPConfig
 
     click.echo(json.dumps(MLIPConfig.model_json_schema(), indent=indent))
+
+
+def _selection_method(selection) -> str:
+    """How the selection picks, in words for ``validate``."""
+    method = getattr(selection, 'method', 'fps')
+    if method == 'doptimal':
+        return 'D-optimal on the ACE basis; MaxVol on an untrained basis before the first fit'
+    return 'FPS on SOAP'
