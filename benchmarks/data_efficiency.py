@@ -371,7 +371,7 @@ def benchmark(
         print(f'  WARNING: the loop ended [{node.exit_status}] {node.exit_message}; using what it produced')
     config = parse_config(node.inputs.config.get_dict())
     history = node.outputs.history.get_dict()['generations']
-    code = node.inputs.pacemaker_code
+    code = node.inputs.training.pacemaker.code
     loop_seconds = (node.mtime - node.ctime).total_seconds()
 
     # The loop as run: its own warm-started potential of every generation.

@@ -19,7 +19,7 @@ from aiida_mlip_autopipe.common.stage_job import output_structures
 from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.training_set import merge_training_sets
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
-from aiida_mlip_autopipe.loop import children, records, stop_rules
+from aiida_mlip_autopipe.loop import children, records, restarts, stop_rules
 from aiida_mlip_autopipe.loop.decisions import decide_stop, md_settings_with_threshold, threshold_node
 
 __all__ = ('GenerationSteps',)
@@ -152,20 +152,26 @@ class GenerationSteps:
         )
 
     def run_training(self):
-        """Fit the ACE potential on everything labelled, warm-starting from the previous fit."""
-        from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
+        """Fit the ACE potential on everything labelled, warm-starting from the previous fit.
+
+        The fit is a ``PacemakerBaseWorkChain``: out of memory, a non-finite loss and a wall-time
+        kill are handled there; what still fails is counted against the loop's fit budget.
+        """
+        from aiida_mlip_autopipe.training.base import PacemakerBaseWorkChain
 
         g = self.ctx.generation
         self._phase('training')
         warm = self.ctx.potential if self.cfg.training.warm_start else None
-        inputs = children.fit_inputs(
-            self.cfg, g, self.ctx.fit_attempt, self.inputs.pacemaker_code, self.ctx.training_set, warm
+        exposed = self.exposed_inputs(PacemakerBaseWorkChain, namespace='training')
+        calc = children.fit_inputs(
+            self.cfg, g, self.ctx.fit_attempt, exposed['pacemaker']['code'], self.ctx.training_set, warm
         )
-        node = self.submit(PacemakerCalculation, **inputs)
+        inputs = restarts.base_inputs(exposed, 'pacemaker', calc)
+        node = self.submit(PacemakerBaseWorkChain, **inputs)
         self.ctx.fit_attempt += 1
         self.report(
-            f'generation {g}: launching PacemakerCalculation<{node.pk}> on {self.ctx.training_set.num_frames} '
-            f'frames' + (' (warm start)' if 'initial_potential' in inputs else '')
+            f'generation {g}: launching PacemakerBaseWorkChain<{node.pk}> on {self.ctx.training_set.num_frames} '
+            f'frames' + (' (warm start)' if 'initial_potential' in calc else '')
         )
         return ToContext(fit=node)
 
@@ -181,14 +187,16 @@ class GenerationSteps:
             self.report(records.fit_line(g, metrics))
             return
         self.ctx.failed_fits += 1
-        record.setdefault('fit_failures', []).append(
-            {'pk': node.pk, 'exit_status': node.exit_status, 'message': node.exit_message}
-        )
-        self.report(f'generation {g}: PacemakerCalculation<{node.pk}> failed [{node.exit_status}] {node.exit_message}')
+        last = restarts.last_calculation(node)
+        failure = {'pk': node.pk, 'exit_status': node.exit_status, 'message': node.exit_message}
+        if last.pk != node.pk:
+            failure['calculation'] = {'pk': last.pk, 'exit_status': last.exit_status, 'message': last.exit_message}
+        record.setdefault('fit_failures', []).append(failure)
+        self.report(f'generation {g}: {node.process_label}<{node.pk}> failed [{node.exit_status}] {node.exit_message}')
         budget = self.cfg.loop.failure_budget.fits
-        if node.exit_status not in records.RETRYABLE_FIT_FAILURES:
-            # Same data, same failure: do not retry; explore with the previous potential if there is one.
-            self.ctx.fit_attempt = 1 + budget
+        # The restart work chain already retried what is worth retrying (and the same data fails the same
+        # way): no second fit in this generation; the next generation, with new labels, fits again.
+        self.ctx.fit_attempt = 1 + budget
         if self.ctx.failed_fits > budget:
             decision = stop_rules.Decision(
                 'fit_failure_budget', f'{self.ctx.failed_fits} fits failed, above the budget of {budget}'
@@ -232,8 +240,12 @@ class GenerationSteps:
             self.ctx.new_potential = None
 
     def run_exploration(self):
-        """MD at every configured temperature (and pressure) on the new potential, gamma monitored."""
-        from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
+        """MD at every configured temperature (and pressure) on the new potential, gamma monitored.
+
+        Each run is a ``LammpsBaseWorkChain``: a blow-up or a halt is a result, a wall-time kill keeps
+        the partial run.
+        """
+        from aiida_mlip_autopipe.exploration.base import LammpsBaseWorkChain
 
         if self._ended():
             return None
@@ -259,15 +271,20 @@ class GenerationSteps:
         inputs = self._inputs_with_structure(config=self.inputs.config, seed=orm.Int(cfg.seed + 100 * g))
         starts = build_md_structures(**inputs, metadata={'call_link_label': f'md_start_gen{g:02d}'})['structures']
         self._timed('md_setup', started)
-        runs = children.md_inputs(cfg, g, starts, self.ctx.potential, self.inputs.lammps_code, self.ctx.gamma_lower)
+        exposed = self.exposed_inputs(LammpsBaseWorkChain, namespace='exploration')
+        code = exposed['lammps']['code']
+        runs = children.md_inputs(cfg, g, starts, self.ctx.potential, code, self.ctx.gamma_lower)
         threshold = self.ctx.get('threshold') or threshold_node(self.ctx.gamma_lower, 'exploration.gamma_lower')
         for label, run in runs.items():  # the graph shows which calibration set each MD's threshold
             run['settings'] = md_settings_with_threshold(
                 settings=run['settings'], threshold=threshold, metadata={'call_link_label': f'settings_{label}'}
             )
-        launched = {label: self.submit(LammpsCalculation, **inputs) for label, inputs in runs.items()}
+        launched = {
+            label: self.submit(LammpsBaseWorkChain, **restarts.base_inputs(exposed, 'lammps', run))
+            for label, run in runs.items()
+        }
         self.report(
-            f'generation {g}: launching {len(launched)} LammpsCalculations (gamma dump > {self.ctx.gamma_lower:.2f})'
+            f'generation {g}: launching {len(launched)} LammpsBaseWorkChains (gamma dump > {self.ctx.gamma_lower:.2f})'
         )
         self.ctx.md_labels = list(launched)
         return ToContext(**{f'md_{k}': v for k, v in launched.items()})
@@ -283,7 +300,9 @@ class GenerationSteps:
         runs = {label: self.ctx[f'md_{label}'] for label in self.ctx.get('md_labels', [])}
         trajectories, steps_total, failed, self.ctx.exploration = records.tally_md(record, runs, g)
         for node in failed:
-            self.report(f'generation {g}: LammpsCalculation<{node.pk}> failed [{node.exit_status}] {node.exit_message}')
+            self.report(
+                f'generation {g}: {node.process_label}<{node.pk}> failed [{node.exit_status}] {node.exit_message}'
+            )
         record['gamma_lower'] = self.ctx.gamma_lower
         decision = stop_rules.budget_exceeded(record, self.ctx.failed_fits, cfg.loop.failure_budget.model_dump())
         if decision is not None:

@@ -88,8 +88,8 @@ def builder_from_protocol(
         for key, value in labelling._inputs(prune=True).items()
         if key not in (*LABELLING_EXCLUDED, 'metadata')
     }
-    builder.pacemaker_code = orm.load_code(pacemaker) if isinstance(pacemaker, str) else pacemaker
-    builder.lammps_code = orm.load_code(lammps) if isinstance(lammps, str) else lammps
+    builder.training.pacemaker.code = orm.load_code(pacemaker) if isinstance(pacemaker, str) else pacemaker
+    builder.exploration.lammps.code = orm.load_code(lammps) if isinstance(lammps, str) else lammps
     stage_codes = {
         'screening': resolved.screening.code,
         'selection': resolved.selection.code,

@@ -13,7 +13,6 @@ from typing import Any
 from aiida import orm
 
 __all__ = (
-    'RETRYABLE_FIT_FAILURES',
     'calibration_line',
     'calibration_settings',
     'child_seconds',
@@ -36,9 +35,6 @@ __all__ = (
     'validation_line',
 )
 
-#: PacemakerCalculation exit statuses worth a second fit with another seed (out of memory,
-#: non-finite loss, interrupted, other crash); data problems and a missing active set repeat.
-RETRYABLE_FIT_FAILURES = {400, 401, 403, 404}
 
 
 def new_record(generation: int, labels_total: int, holdout_total: int = 0) -> dict[str, Any]:
@@ -162,15 +158,18 @@ def tally_md(
     blow_ups = _blow_up_statuses()
     meta, summaries, trajectories, failed = {}, {}, {}, []
     md_seconds = 0.0
+    from aiida_mlip_autopipe.loop.restarts import calculation_settings, last_calculation
+
     for i, (label, node) in enumerate(runs.items()):
         md_seconds += child_seconds(node)
-        blow_up = node.exit_status in blow_ups
+        calculation = last_calculation(node)  # a LammpsBaseWorkChain accepts a blow-up: its calculation says so
+        blow_up = calculation.exit_status in blow_ups
         meta[label] = {
             'pk': node.pk,
             'exit_status': node.exit_status,
             'finished_ok': node.is_finished_ok,
             'blow_up': blow_up,
-            'n_steps': int(node.inputs.settings.get('n_steps', 0)) or None,
+            'n_steps': int(calculation_settings(node).get('n_steps', 0)) or None,
         }
         if 'summary' in node.outputs:
             summaries[label] = node.outputs.summary

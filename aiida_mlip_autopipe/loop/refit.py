@@ -47,18 +47,20 @@ class FinalFitSteps:
 
     def run_final_fit(self):
         """Fits from scratch on every label, one per seed, all at once."""
-        from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
+        from aiida_mlip_autopipe.loop.restarts import base_inputs
+        from aiida_mlip_autopipe.training.base import PacemakerBaseWorkChain
 
         cfg = self.cfg
         self._phase('final fit')
         functions = children.final_basis_size(cfg, self.ctx.training_set)
+        exposed = self.exposed_inputs(PacemakerBaseWorkChain, namespace='training')
         jobs = {}
         for seed in range(cfg.loop.final_fit.seeds):
-            inputs = children.final_fit_inputs(cfg, seed, functions, self.inputs.pacemaker_code, self.ctx.training_set)
-            jobs[f'final_fit_{seed}'] = self.submit(PacemakerCalculation, **inputs)
+            calc = children.final_fit_inputs(cfg, seed, functions, exposed['pacemaker']['code'], self.ctx.training_set)
+            jobs[f'final_fit_{seed}'] = self.submit(PacemakerBaseWorkChain, **base_inputs(exposed, 'pacemaker', calc))
         self.ctx.final = {'functions_per_element': functions, 'maxiter': cfg.loop.final_fit.maxiter, 'fits': {}}
         self.report(
-            f'final fit: launching {len(jobs)} PacemakerCalculations <{", ".join(str(j.pk) for j in jobs.values())}> '
+            f'final fit: launching {len(jobs)} PacemakerBaseWorkChains <{", ".join(str(j.pk) for j in jobs.values())}> '
             f'from scratch on {self.ctx.training_set.num_frames} labels, {functions} functions per element, '
             f'{cfg.loop.final_fit.maxiter} iterations'
         )
@@ -76,7 +78,7 @@ class FinalFitSteps:
                 self.ctx.final['fits'][f'seed{seed}'] = {'pk': job.pk, **records.fit_summary(job)}
             else:
                 self.ctx.final['fits'][f'seed{seed}'] = {'pk': job.pk, 'exit_status': job.exit_status}
-                self.report(f'final fit: PacemakerCalculation<{job.pk}> failed [{job.exit_status}] {job.exit_message}')
+                self.report(f'final fit: {job.process_label}<{job.pk}> failed [{job.exit_status}] {job.exit_message}')
         self._adopt_unmeasured_refit()
 
     def should_evaluate_final(self):

@@ -27,13 +27,16 @@ from aiida_mlip_autopipe.common.cleanup import clean_workdir
 from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
+from aiida_mlip_autopipe.exploration.base import LammpsBaseWorkChain
 from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 from aiida_mlip_autopipe.loop import children, records, stop_rules
 from aiida_mlip_autopipe.loop.generation import GenerationSteps
 from aiida_mlip_autopipe.loop.protocol import LABELLING_EXCLUDED, builder_from_protocol, validate_config
 from aiida_mlip_autopipe.loop.refit import FinalFitSteps
+from aiida_mlip_autopipe.loop.restarts import EXPLORATION_EXCLUDED, TRAINING_EXCLUDED, base_inputs
 from aiida_mlip_autopipe.loop.selecting import SelectionSteps
+from aiida_mlip_autopipe.training.base import PacemakerBaseWorkChain
 from aiida_mlip_autopipe.validation.functions import analyse_validation, validation_structures
 
 __all__ = ('ActiveLearningWorkChain',)
@@ -58,8 +61,20 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
             exclude=LABELLING_EXCLUDED,
             namespace_options={'help': 'Template of the DFT labelling (PwBaseWorkChain inputs and concurrency).'},
         )
-        spec.input('pacemaker_code', valid_type=orm.AbstractCode, help='Code of the pacemaker plugin.')
-        spec.input('lammps_code', valid_type=orm.AbstractCode, help='Code of the LAMMPS plugin.')
+        # As PwRelaxWorkChain exposes ``base``: the code, options and handler settings of the fits and MD
+        # runs; the loop fills in what changes per generation (loop.restarts).
+        spec.expose_inputs(
+            PacemakerBaseWorkChain,
+            namespace='training',
+            exclude=TRAINING_EXCLUDED,
+            namespace_options={'help': 'Inputs of the PacemakerBaseWorkChain of every fit (code, options).'},
+        )
+        spec.expose_inputs(
+            LammpsBaseWorkChain,
+            namespace='exploration',
+            exclude=EXPLORATION_EXCLUDED,
+            namespace_options={'help': 'Inputs of the LammpsBaseWorkChain of every MD run (code, options).'},
+        )
         spec.input_namespace(
             'codes',
             help='Codes of the stage jobs: a Python of an environment with this package, on any computer (a GPU '
@@ -294,8 +309,6 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
 
     def run_validation(self):
         """Label E–V points, phonon supercells and surface cells with DFT; relax the molecule; run a stability MD."""
-        from aiida_mlip_autopipe.exploration.calculation import LammpsCalculation
-
         cfg = self.cfg
         self._phase('validation')
         inputs = self._inputs_with_structure(config=self.inputs.config)
@@ -327,10 +340,11 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
             lines.append('no DFT relaxation of the molecule (benchmark oracle)')
         inputs = self._inputs_with_structure(config=self.inputs.config, seed=orm.Int(cfg.seed + 99))
         starts = build_md_structures(**inputs, metadata={'call_link_label': 'md_start_validation'})['structures']
-        md_inputs = children.validation_md_inputs(cfg, starts, self.ctx.potential, self.inputs.lammps_code)
-        launched['validation_md'] = self.submit(LammpsCalculation, **md_inputs)
+        exposed = self.exposed_inputs(LammpsBaseWorkChain, namespace='exploration')
+        md_inputs = children.validation_md_inputs(cfg, starts, self.ctx.potential, exposed['lammps']['code'])
+        launched['validation_md'] = self.submit(LammpsBaseWorkChain, **base_inputs(exposed, 'lammps', md_inputs))
         lines.append(
-            f'stability LammpsCalculation<{launched["validation_md"].pk}> at '
+            f'stability LammpsBaseWorkChain<{launched["validation_md"].pk}> at '
             f'{md_inputs["settings"]["temperature"]:.0f} K'
         )
         self.report('validation: ' + ', '.join(lines))

@@ -86,7 +86,7 @@ def plot_learning_curve(run: RunData, path: Path) -> Path | None:
     for ax in (ax_f, ax_e):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fits = ', '.join(f'g{g}: PacemakerCalculation<{n.pk}>' for g, n in sorted(run.fits.items()))
+    fits = ', '.join(f'g{g}: {n.process_label}<{n.pk}>' for g, n in sorted(run.fits.items()))
     return _save(fig, path, f'ActiveLearningWorkChain<{run.pk}>; {fits}')
 
 
@@ -180,7 +180,7 @@ def plot_gamma(run: RunData, path: Path) -> Path | None:
     ax.set(xscale='log', xlabel='max extrapolation grade per step', ylabel='MD steps', title='Exploration uncertainty')
     ax.legend(fontsize=8)
     pks = ', '.join(f'g{g}: ' + ' '.join(str(n.pk) for n in nodes) for g, nodes in sorted(run.md_runs.items()))
-    return _save(fig, path, f'ActiveLearningWorkChain<{run.pk}>; LammpsCalculation PKs {pks}')
+    return _save(fig, path, f'ActiveLearningWorkChain<{run.pk}>; MD run PKs {pks}')
 
 
 def plot_dft_cost(run: RunData, path: Path) -> Path | None:

@@ -101,6 +101,8 @@ def md_verdict(
         reason = 'the MD blew up'
     elif halted:
         reason = 'the MD halted on the extrapolation grade'
+    elif summary.get('completed') is False or summary.get('walltime_reached'):
+        reason = 'the MD stopped at its wall-time limit before its last step (a partial run, accepted as data)'
     elif not parser_stable:
         reason = 'the parser judged the MD unstable (errors or too many uncertain steps)'
     else:

@@ -311,7 +311,7 @@ def test_run_in_process_continues_from_the_finished_run(daemon_run, tmp_path):
     assert node.inputs.initial_potential.uuid == previous.outputs.potential.uuid
     start = previous.outputs.training_set.num_frames
     assert node.outputs.training_set.num_frames > start  # it labelled more on top
-    fits = [c for c in node.called if c.process_label == 'PacemakerCalculation']
+    fits = sorted((c for c in node.called_descendants if c.process_label == 'PacemakerCalculation'), key=lambda c: c.pk)
     assert fits and fits[0].inputs.initial_potential.uuid == previous.outputs.potential.uuid  # warm start
 
 

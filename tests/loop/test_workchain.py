@@ -153,12 +153,17 @@ def test_fit_with_missing_active_set_is_not_retried(process, training_set):
     assert process.ctx.exit_code is None  # within the budget of 1
 
 
-def test_nan_loss_is_retried_then_budget_exceeded(process, training_set):
+def test_a_failed_fit_counts_once_and_the_budget_ends_the_run(process, training_set):
+    """The fit's restart work chain retried already: the loop does not, it counts the failure."""
     process.ctx.training_set = training_set
     _fit_child(process, 401)
     process.inspect_training()
+    assert not process.should_run_training()
+    assert process.ctx.exit_code is None  # 1 failure, budget 1
+    process._next_generation({})
     assert process.should_run_training()
-    _fit_child(process, 401)
+    process.ctx.fit = finished_calcjob(401, {}, 'aiida.calculations:mlip_autopipe.pacemaker')
+    process.ctx.fit_attempt += 1
     process.inspect_training()
     assert process.ctx.exit_code.status == 403
     assert '2 fits failed, above the budget of 1' in process.ctx.exit_code.message

@@ -68,7 +68,7 @@ LOOP_CONFIG = {
         'gamma_upper': 50,
         'extraction': {'max_atoms': 8, 'max_environments': 2},
     },
-    'loop': {'max_generations': 1, 'dft_budget': 4},
+    'loop': {'max_generations': 1, 'dft_budget': 4, 'holdout': 0, 'final_fit': {'enabled': False}},
     'validation': {'enabled': False},
 }
 

@@ -160,25 +160,36 @@ def test_corrupted_training_set_gives_402(fit_codes):
 
 
 def test_fit_failures_over_budget_end_the_loop_with_403(fit_codes):
-    """A fit that fails in pacemaker (not in the data) is retried with another seed; the second failure is too many."""
+    """A fit that fails in pacemaker (not in the data): its restart work chain gives up, the loop counts it.
+
+    The radial basis parameters are overridden on purpose (``training.extra_input_overrides``) with
+    a value pacemaker cannot read; the loop's budget of 0 failed fits is exceeded by the first.
+    """
     config = copy.deepcopy(FAULT_LOOP_CONFIG)
-    config['training']['extra_input'] = {'fit': {'optimizer': 'NoSuchOptimizer'}}  # pacemaker raises ValueError
+    config['training']['extra_input'] = {'potential': {'bonds': {'ALL': {'radparameters': ['not-a-number']}}}}
+    config['training']['extra_input_overrides'] = ['potential.bonds.*.radparameters']
+    config['loop']['failure_budget'] = {'fits': 0}
     builder = _loop_builder(fit_codes, config, initial_training_set=TrainingSetData.from_frames(_frames()))
     results, node = run_get_node(builder)
 
     assert node.exit_status == ActiveLearningWorkChain.exit_codes.ERROR_FIT_FAILURE_BUDGET_EXCEEDED.status == 403
-    assert node.exit_message == 'Failure budget exceeded: 2 fits failed, above the budget of 1.'
-    fits = _children(node, 'PacemakerCalculation')
-    assert [fit.exit_status for fit in fits] == [404, 404]  # ERROR_PACEMAKER_FAILED: worth a retry
-    assert all('Unknown optimizer `NoSuchOptimizer`' in fit.exit_message for fit in fits)
-    assert fits[1].inputs.settings['seed'] == fits[0].inputs.settings['seed'] + 1
+    assert node.exit_message == 'Failure budget exceeded: 1 fits failed, above the budget of 0.'
+    (base,) = _children(node, 'PacemakerBaseWorkChain')
+    (fit,) = _children(node, 'PacemakerCalculation')
+    assert base.is_failed and fit.is_failed
+    assert f'PacemakerCalculation<{fit.pk}>' in base.exit_message
     (generation,) = results['history']['generations']
     assert generation['fit_failures'] == [
-        {'pk': fit.pk, 'exit_status': 404, 'message': fit.exit_message} for fit in fits
+        {
+            'pk': base.pk,
+            'exit_status': base.exit_status,
+            'message': base.exit_message,
+            'calculation': {'pk': fit.pk, 'exit_status': fit.exit_status, 'message': fit.exit_message},
+        }
     ]
     assert results['stop'].get_dict() == {
         'rule': 'fit_failure_budget',
-        'message': '2 fits failed, above the budget of 1',
+        'message': '1 fits failed, above the budget of 0',
     }
     # The loop stopped where it was: no MD, no DFT, no potential; the labels it had are still an output.
     assert not _children(node, 'LammpsCalculation') and not _children(node, 'PwCalculation')
@@ -188,11 +199,12 @@ def test_fit_failures_over_budget_end_the_loop_with_403(fit_codes):
         'faults',
         {
             'stage': 'fit',
-            'fault': 'fit fails in the loop (pacemaker ValueError via training.extra_input), fit budget 1',
-            'process': ', '.join(f'PacemakerCalculation [{fit.exit_status}]' for fit in fits),
+            'fault': 'fit fails in pacemaker (unreadable radial parameters via training.extra_input_overrides), '
+            'fit budget 0',
+            'process': f'PacemakerBaseWorkChain [{base.exit_status}] > PacemakerCalculation [{fit.exit_status}]',
             'exit_status': node.exit_status,
-            'outcome': 'both fits recorded in history.fit_failures (the second with another seed); '
-            'budget exceeded: ActiveLearningWorkChain exit 403, no MD',
+            'outcome': 'the restart work chain gave up (unrecoverable), recorded in history.fit_failures with the '
+            'calculation; budget exceeded: ActiveLearningWorkChain exit 403, no MD',
             'result': 'run stopped (403)',
         },
     )
@@ -221,7 +233,9 @@ def test_failed_fit_within_budget_and_md_blow_up_as_uncertainty(fit_codes, si_ti
     assert fit.exit_status == PacemakerCalculation.exit_codes.ERROR_CORRUPTED_DATASET.status == 402
     assert 'energy_corrected contains NaNs' in fit.exit_message
     (generation,) = results['history']['generations']
-    assert generation['fit_failures'] == [{'pk': fit.pk, 'exit_status': 402, 'message': fit.exit_message}]
+    (failure,) = generation['fit_failures']
+    assert failure['calculation'] == {'pk': fit.pk, 'exit_status': 402, 'message': fit.exit_message}
+    assert generation['potential_reused'] == si_tiny_lammps_potential.pk  # recorded, not silent
     assert results['potential'].uuid == si_tiny_lammps_potential.uuid
 
     # The MD: a real blow-up, counted as uncertainty.

@@ -25,6 +25,8 @@ def test_a_finished_quiet_run_is_stable():
         ({**QUIET, 'halted': True, 'stable': False}, 0, None, 'halted on the extrapolation grade'),
         ({**QUIET, 'blow_up': True, 'stable': False}, 0, None, 'blew up'),
         ({k: v for k, v in QUIET.items() if k != 'stable'}, 0, None, 'no stability verdict'),
+        # LammpsBaseWorkChain accepts a wall-time kill's partial run (exit 0): still not a stable verdict.
+        ({**QUIET, 'completed': False, 'walltime_reached': True}, 0, None, 'wall-time limit'),
         (None, None, None, 'did not run'),
     ],
 )
