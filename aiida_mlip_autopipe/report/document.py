@@ -41,6 +41,7 @@ def status_table(run: RunData) -> str:
         'F RMSE: train force RMSE of the fit (meV/Å); new F: the previous potential on this '
         "generation's new labels, which it never saw; uncert.: MD steps above gamma_lower"
     )
+    lines.extend(failure_lines(run.history))
     if run.stop:
         lines.append(f'stopped by {run.stop.get("rule")}: {run.stop.get("message")}')
     elif run.history and run.config.get('loop'):
@@ -49,6 +50,35 @@ def status_table(run: RunData) -> str:
     if run.exit_message:
         lines.append(f'exit message: {run.exit_message}')
     return '\n'.join(lines)
+
+
+def failure_lines(history: list[dict]) -> list[str]:
+    """What went wrong in each generation, where, and what the loop did about it (one line each)."""
+    lines = []
+    for h in history:
+        g = h['generation']
+        for failure in h.get('fit_failures', []):
+            calc = failure.get('calculation')
+            where = f'<{failure["pk"]}>' + (
+                f' (PacemakerCalculation<{calc["pk"]}> [{calc["exit_status"]}])' if calc else ''
+            )
+            then = (
+                f'explored with the previous potential <{h["potential_reused"]}>'
+                if h.get('potential_reused')
+                else 'no potential to explore with'
+                if not h.get('potential_uuid')
+                else 'a later fit succeeded'
+            )
+            lines.append(f'! generation {g}: fit{where} failed [{failure["exit_status"]}] {failure["message"]}; {then}')
+        if h.get('labels_failed'):
+            lines.append(f'! generation {g}: {h["labels_failed"]} labels failed (recorded in the failures output)')
+        if h.get('md_failed'):
+            lines.append(f'! generation {g}: {h["md_failed"]} of {h.get("md_runs", 0)} MD runs failed')
+        if h.get('fit_regression'):
+            lines.append(
+                f'! generation {g}: fit regression on the held-out set: {h["fit_regression"]}; kept the previous'
+            )
+    return lines
 
 
 def write_report(run: RunData, folder: str | Path) -> Path:

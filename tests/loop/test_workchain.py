@@ -268,6 +268,21 @@ def test_end_to_end_tiny_loop(config, codes_from_setup, pseudo_families, tmp_pat
     assert (tmp_path / 'learning_curve.png').is_file()
     assert f'ActiveLearningWorkChain<{node.pk}>' in report.read_text()
     assert np.isfinite(history[-1]['max_gamma'])
+    # Decisions are data (issue 14): calibration/threshold -> MD settings -> MD -> summary -> tally -> decision -> stop.
+    called = {link.link_label: link.node for link in node.base.links.get_outgoing().all()}
+    md = next(child for label, child in sorted(called.items()) if label.startswith('md_gen00'))
+    assert md.process_label == 'LammpsBaseWorkChain'
+    settings = md.inputs.lammps.settings
+    assert settings.creator.process_label == 'md_settings_with_threshold'
+    assert settings['gamma_lower'] == pytest.approx(history[0]['gamma_lower'])
+    tally = called['tally_exploration_gen00']
+    summaries = [link.node for link in tally.base.links.get_incoming().all() if link.link_label.startswith('md_gen00')]
+    assert summaries and all(summary.creator.process_label == 'LammpsCalculation' for summary in summaries)
+    last = len(history) - 1
+    decision = called[f'decide_stop_gen{last:02d}']
+    assert decision.inputs.exploration.creator.uuid == called[f'tally_exploration_gen{last:02d}'].uuid
+    assert results['stop'].creator.inputs.stop.creator.uuid == decision.uuid
+    assert decision.outputs.result['rule'] == stop['rule']
 
 
 def _run_jobs(process, step):
