@@ -36,7 +36,6 @@ __all__ = (
 )
 
 
-
 def new_record(generation: int, labels_total: int, holdout_total: int = 0) -> dict[str, Any]:
     """The empty record of ``generation``, starting from ``labels_total`` labels (``holdout_total`` held out)."""
     return {
@@ -271,6 +270,10 @@ def validation_line(data: Mapping[str, Any]) -> str:
             f'phonons: lowest {ph["lowest_thz"]:.2f} THz, imaginary at {ph["imaginary_at"] or "none"}'
             + (f', MAE vs DFT {ph["mae_thz"]:.2f} THz' if 'mae_thz' in ph else '')
         )
+    if 'verdicts' in data:
+        from aiida_mlip_autopipe.validation.core import verdict_line
+
+        lines.append(verdict_line(data['verdicts']))
     if 'md' in data:
         md = data['md']
         verdict = 'stable' if md['stable'] else f'UNSTABLE: {md.get("reason")}'

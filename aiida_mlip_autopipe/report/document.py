@@ -128,6 +128,10 @@ def write_report(run: RunData, folder: str | Path) -> Path:
                     else ''
                 )
             )
+        if run.validation.get('verdicts'):
+            from aiida_mlip_autopipe.validation.core import verdict_line
+
+            lines.append(f'- {verdict_line(run.validation["verdicts"])}')
         md = run.validation.get('md')
         if md:
             verdict = 'stable' if md['stable'] else f'unstable: {md.get("reason")}'

@@ -24,6 +24,22 @@ class ValidationConfig(Section):
         default=16, ge=1, le=1000, description='Label displaced supercells with DFT only up to this many atoms.'
     )
     md_steps: int = Field(default=1000, ge=10, le=10_000_000, description='Stability MD at the highest temperature.')
+    # issue 13: targets of the bulk checks; each verdict says pass or fail with the number behind it.
+    lattice_tolerance: float = Field(
+        default=0.001, gt=0, le=0.5, description='Largest relative error of the lattice constant (ACE vs DFT E–V).'
+    )
+    bulk_modulus_tolerance: float = Field(
+        default=0.03, gt=0, le=5, description='Largest relative error of the bulk modulus (ACE vs DFT E–V).'
+    )
+    ev_rmse_tolerance: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description='Largest RMSE in meV/atom of the E–V curve (each shifted to its own minimum) against DFT.',
+    )
+    phonon_mae_tolerance: float = Field(
+        default=0.2, gt=0, le=50, description='Largest mean absolute phonon frequency error in THz against DFT.'
+    )
     # issue 16: slabs and molecules.
     surface_energy_tolerance: float = Field(
         default=0.1,

@@ -117,3 +117,51 @@ def md_verdict(
         'stable': reason is None,
         'reason': reason,
     }
+
+
+def bulk_verdicts(result: dict[str, Any], tolerances: dict[str, float]) -> dict[str, Any]:
+    """Pass or fail of each bulk check against DFT, with its number and tolerance.
+
+    ``passed`` is ``None`` for a check DFT did not measure (no E–V labels, no phonon labels, an
+    E–V fit without a minimum): it is not counted as a pass. ``all_passed`` is True only if every
+    check was measured and passed.
+    """
+    ev = result.get('ev', {})
+    checks: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, value: float | None, tolerance: float, unit: str) -> None:
+        checks[name] = {
+            'value': value,
+            'tolerance': tolerance,
+            'unit': unit,
+            'passed': None if value is None else bool(abs(value) <= tolerance),
+        }
+
+    ratio = ev.get('lattice_ratio')
+    check('lattice', None if ratio is None else float(ratio) - 1.0, tolerances['lattice'], 'relative')
+    dft_b = ev.get('dft', {}).get('bulk_modulus')
+    error = ev.get('bulk_modulus_error')
+    relative_b = None if error is None or not dft_b else float(error) / float(dft_b)
+    check('bulk_modulus', relative_b, tolerances['bulk_modulus'], 'relative')
+    check('ev_rmse', ev.get('rmse_relative_mev'), tolerances['ev_rmse_mev'], 'meV/atom')
+    check('phonon_mae', result.get('phonons', {}).get('mae_thz'), tolerances['phonon_mae_thz'], 'THz')
+    measured = [c['passed'] for c in checks.values() if c['passed'] is not None]
+    return {
+        'checks': checks,
+        'all_passed': len(measured) == len(checks) and all(measured),
+        'failed': sorted(name for name, c in checks.items() if c['passed'] is False),
+        'not_measured': sorted(name for name, c in checks.items() if c['passed'] is None),
+    }
+
+
+def verdict_line(verdicts: dict[str, Any]) -> str:
+    """One line: each bulk check with its number, tolerance and PASS/FAIL/not measured."""
+    parts = []
+    for name, c in verdicts['checks'].items():
+        if c['value'] is None:
+            parts.append(f'{name} not measured')
+            continue
+        shown = f'{c["value"]:+.2%}' if c['unit'] == 'relative' else f'{c["value"]:.2f} {c["unit"]}'
+        limit = f'{c["tolerance"]:.1%}' if c['unit'] == 'relative' else f'{c["tolerance"]:g} {c["unit"]}'
+        parts.append(f'{name} {shown} (target {limit}) {"PASS" if c["passed"] else "FAIL"}')
+    return 'bulk targets: ' + ', '.join(parts) + ('; all passed' if verdicts['all_passed'] else '; NOT all passed')

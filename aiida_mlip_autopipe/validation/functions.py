@@ -69,6 +69,12 @@ def validation_structures(config: orm.Dict, structure: orm.StructureData | None 
         {
             'strains': strains.tolist(),
             'volumes_per_atom': volumes,
+            'tolerances': {
+                'lattice': settings.lattice_tolerance,
+                'bulk_modulus': settings.bulk_modulus_tolerance,
+                'ev_rmse_mev': settings.ev_rmse_tolerance,
+                'phonon_mae_thz': settings.phonon_mae_tolerance,
+            },
             'primitive': {
                 'symbols': primitive.get_chemical_symbols(),
                 'cell': primitive.cell.array.tolist(),
@@ -172,6 +178,10 @@ def analyse_validation(
         )
     if 'primitive' in meta:
         _analyse_bulk(meta, frames, calculator, result, curves)
+        if 'tolerances' in meta:
+            from aiida_mlip_autopipe.validation.core import bulk_verdicts
+
+            result['verdicts'] = bulk_verdicts(result, meta['tolerances'])
     if md_summary is not None or md_status is not None:
         from aiida_mlip_autopipe.validation.core import md_verdict
 
