@@ -126,6 +126,20 @@ def _gamma(projections: Mapping[int, np.ndarray], inverse: Mapping[int, np.ndarr
     return float(max(values)) if values else 0.0
 
 
+def invert(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of an active set, or its pseudo-inverse when it is singular.
+
+    A small fit (few labels, few functions) can leave an active set whose projections are
+    linearly dependent: ``pace_activeset`` still writes it, and its ``.asi`` is then not
+    invertible. The pseudo-inverse gives the same gammas on the span it covers, so selection
+    goes on instead of failing the job.
+    """
+    try:
+        return np.linalg.inv(matrix)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(matrix)
+
+
 def _swap_in(active: np.ndarray, inverse: np.ndarray, rows: np.ndarray, max_swaps: int) -> tuple[np.ndarray, float]:
     """MaxVol swaps of ``rows`` into ``active`` until none grows |det| by SWAP_TOLERANCE; return inverse, log10 gain."""
     gain = 0.0
@@ -136,7 +150,7 @@ def _swap_in(active: np.ndarray, inverse: np.ndarray, rows: np.ndarray, max_swap
             break
         gain += float(np.log10(coefficients[i, j]))
         active[j] = rows[i]
-        inverse = np.linalg.inv(active)
+        inverse = invert(active)
     return inverse, gain
 
 
@@ -153,7 +167,7 @@ def greedy_doptimal(
     inside what the potential knows, and labelling them would not enlarge the active set.
     """
     inverse = {e: np.array(a, dtype=float) for e, a in active_inverse.items()}
-    active = {e: np.linalg.inv(a) for e, a in inverse.items()}
+    active = {e: invert(a) for e, a in inverse.items()}
     initial = [_gamma(p, inverse) for p in per_structure]
     remaining = list(range(len(per_structure)))
     order, scores, gains = [], [], []
@@ -198,7 +212,7 @@ def maxvol_rank(per_structure: Sequence[Mapping[int, np.ndarray]], n: int) -> DO
         selected, _ = maxvol(stacked, tol=SWAP_TOLERANCE, max_iters=1000)
         for owner in owners[selected]:
             rows[int(owner)] += 1
-        inverse[element] = np.linalg.inv(stacked[selected])
+        inverse[element] = invert(stacked[selected])
     ranked = sorted((i for i, r in enumerate(rows) if r > 0), key=lambda i: (-rows[i], i))
     order = ranked[:n]
     final = [_gamma(p, inverse) for p in per_structure]

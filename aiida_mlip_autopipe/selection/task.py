@@ -76,9 +76,7 @@ def doptimal(settings: Any, structures: dict[str, Any], frames: list[Any], task:
         labelled, _ = dopt.b_projections(basis, frames)
         active = dopt.active_set_from(labelled)
         if active is not None:
-            import numpy as np
-
-            inverse = {e: np.linalg.inv(a) for e, a in active.items()}
+            inverse = {e: dopt.invert(a) for e, a in active.items()}
             start = 'untrained basis, active set of the labelled frames'
     if inverse is not None:
         result = dopt.greedy_doptimal(per_structure, inverse, wanted, min_gamma=settings.min_gamma)

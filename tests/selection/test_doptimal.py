@@ -48,3 +48,14 @@ def test_maxvol_rank_counts_distinct_rows_and_refuses_too_few_atoms():
     with pytest.raises(ValueError, match='too few'):
         maxvol_rank([_structure([1.0, 2.0, 3.0, 4.0])], n=1)
     assert active_set_from([_structure([1.0, 2.0])]) is None
+
+
+def test_a_singular_active_set_from_a_tiny_fit_still_selects():
+    """A 3-label, 8-function fit left a rank-deficient .asi: inverting it failed the job (LinAlgError)."""
+    singular = {0: np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])}
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.inv(singular[0])
+    pool = [_structure([0.2, 0.1, 0.0]), _structure([4.0, 0.0, 0.0]), _structure([0.0, 0.0, 5.0])]
+    result = greedy_doptimal(pool, singular, n=2, min_gamma=1.0)
+    assert result.order and result.order[0] == 1  # the far candidate along x is picked first
+    assert all(np.isfinite(result.final_gamma))
