@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aiida import orm
+from aiida.common.links import LinkType
 
 PW_PROCESS_TYPE = 'aiida.calculations:quantumespresso.pw'
 
@@ -361,3 +362,151 @@ def write_summary(section: str, entry: dict[str, Any]) -> None:
     data = json.loads(target.read_text()) if target.is_file() and target.stat().st_size else {}
     data.setdefault(section, []).append(entry)
     target.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+#: What runs in each phase of ``ActiveLearningWorkChain`` (the ``phase`` of its progress extra): the
+#: process label of the job that the kill must find running.
+PHASE_JOBS = {
+    'dft': 'PwCalculation',
+    'screening': 'ScreeningCalculation',
+    'selection': 'SelectionCalculation',
+    'training': 'PacemakerCalculation',
+    'md': 'LammpsCalculation',
+}
+
+
+def loop_progress(node: orm.ProcessNode) -> dict[str, Any]:
+    """The progress extra the loop writes at each phase (``{}`` before the first)."""
+    return node.base.extras.get('mlip_autopipe_progress', {}) or {}
+
+
+def _slots(process: orm.ProcessNode) -> dict[tuple[int, str], list[int]]:
+    """``{(caller pk, link label): [pks]}`` of the processes below ``process``; one pk per slot unless a step reran."""
+    slots: dict[tuple[int, str], list[int]] = {}
+    for child in process.called_descendants:
+        for link in child.base.links.get_incoming(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).all():
+            slots.setdefault((link.node.pk, link.link_label), []).append(child.pk)
+    return slots
+
+
+def repeated_steps(process: orm.ProcessNode) -> dict[str, list[int]]:
+    """Slots below ``process`` that more than one process filled: a step or a job that ran again (must be empty).
+
+    Every step of the loop calls its calcfunction, job or work chain with a link label of its own
+    (``train_gen00``, ``md_gen00_T1200``, ...), and so do the restart work chains (``iteration_01``,
+    ...); a step that a resumed worker ran again would call a second process under the same label.
+    ``CALL``, the label AiiDA gives when none is set, is left out (it names no step).
+    """
+    return {
+        f'{caller}:{label}': pks for (caller, label), pks in _slots(process).items() if len(pks) > 1 and label != 'CALL'
+    }
+
+
+@dataclass
+class PhaseKillRecord:
+    """What happened to a loop that was killed in a given phase and resumed."""
+
+    mode: str
+    phase: str
+    generation: int
+    process_pk: int
+    exit_status: int | None
+    job: str
+    job_pk: int
+    job_id_at_kill: str
+    job_alive_at_kill: bool
+    job_id_after: str
+    job_exit_status: int | None
+    killed_worker_pids: list[int]
+    interim_worker_pids: list[int]
+    new_worker_pids: list[int]
+    #: pk -> process label of every process below the loop that had finished when the kill came.
+    finished_before_kill: dict[str, str]
+    #: Slots of processes finished before the kill and the pk in each after the resume (must be the same).
+    slots_before_kill: dict[str, int]
+    slots_after: dict[str, int]
+    repeated: dict[str, list[int]]
+    jobs_per_kind: dict[str, int]
+    resumed_by_pids: list[int]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form, for the reliability summary."""
+        return asdict(self)
+
+
+def run_with_kill_in_phase(
+    builder,
+    client,
+    *,
+    phase: str,
+    generation: int = 0,
+    mode: str = 'daemon',
+    number_workers: int = 1,
+    timeout: float = 600,
+) -> tuple[orm.ProcessNode, PhaseKillRecord]:
+    """Submit an ``ActiveLearningWorkChain``, kill its daemon in ``phase`` of ``generation``, resume, account.
+
+    The kill comes when the progress extra of the loop says ``phase`` and ``generation`` and a job
+    of that phase (``PHASE_JOBS``) below the loop is waiting or running, with its scheduler job alive.
+    """
+    from aiida.engine import submit
+
+    job_label = PHASE_JOBS[phase]
+    start = time.monotonic()
+    node = submit(builder)
+    found: dict[str, Any] = {}
+
+    def ready() -> bool:
+        if node.is_terminated:
+            raise RuntimeError(
+                f'{node.process_label}<{node.pk}> ended [{node.exit_status}] before {phase} of generation {generation}'
+            )
+        progress = loop_progress(node)
+        if progress.get('phase') != phase or progress.get('generation') != generation:
+            return False
+        for child in node.called_descendants:
+            if child.process_label == job_label and not child.is_terminated and _job_alive(child):
+                found['job'] = child
+                found['job_id'] = str(child.get_job_id())
+                return True
+        return False
+
+    wait_for(ready, timeout, f'{job_label} running in {phase} of generation {generation}', interval=0.2)
+    job = found['job']
+    # What had finished when the kill came, read before it: these must be the ones the resumed run uses.
+    finished = {str(child.pk): child.process_label for child in node.called_descendants if child.is_terminated}
+    before_slots = {f'{caller}:{label}': pks[0] for (caller, label), pks in _slots(node).items() if label != 'CALL'}
+    finished_slots = {slot: pk for slot, pk in before_slots.items() if str(pk) in finished}
+    alive = _job_alive(job)
+    kill_time = time.time()
+    killed, interim, new = interrupt_daemon(client, mode, number_workers)
+    wait_for(lambda: node.is_terminated, timeout, f'{node.process_label}<{node.pk}> to finish after the kill')
+    after_slots = {f'{caller}:{label}': pks[-1] for (caller, label), pks in _slots(node).items() if label != 'CALL'}
+    job = orm.load_node(job.pk)
+    record = PhaseKillRecord(
+        mode=mode,
+        phase=phase,
+        generation=generation,
+        process_pk=node.pk,
+        exit_status=node.exit_status,
+        job=job_label,
+        job_pk=job.pk,
+        job_id_at_kill=found['job_id'],
+        job_alive_at_kill=alive,
+        job_id_after=str(job.get_job_id()),
+        job_exit_status=job.exit_status,
+        killed_worker_pids=killed,
+        interim_worker_pids=interim,
+        new_worker_pids=new,
+        finished_before_kill=finished,
+        slots_before_kill=finished_slots,
+        slots_after={slot: after_slots.get(slot, -1) for slot in finished_slots},
+        repeated=repeated_steps(node),
+        jobs_per_kind=dict(
+            Counter(c.process_label for c in node.called_descendants if c.process_label in PHASE_JOBS.values())
+        ),
+        resumed_by_pids=sorted(reporting_pids(node, since=kill_time)),
+        seconds=round(time.monotonic() - start, 1),
+    )
+    return node, record

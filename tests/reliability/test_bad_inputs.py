@@ -913,17 +913,6 @@ def test_bad_input_is_refused_naming_the_field(campaign_profile, tmp_path, case)
     result = CliRunner().invoke(cmd_root, ['validate', str(path)])
 
     after = _count()
-    write_summary(
-        'bad_inputs',
-        {
-            'id': case.id,
-            'category': case.category,
-            'rejected_api': bool(problems),
-            'rejected_cli': result.exit_code == case.cli_exit,
-            'nodes_created': after[0] - before[0],
-            'groups_created': after[1] - before[1],
-        },
-    )
     fields = [_shown(loc) for loc, _, _ in problems]
     assert case.field in fields, f'{case.id}: {problems}'
     messages = ' | '.join(message for loc, _, message in problems if _shown(loc) == case.field)
@@ -941,6 +930,18 @@ def test_bad_input_is_refused_naming_the_field(campaign_profile, tmp_path, case)
         assert case.cli_fragment in result.output
 
     assert after == before, f'{case.id} created nodes, groups or computers'
+    # Written once every assert above has passed: the table shows only what was checked.
+    write_summary(
+        'bad_inputs',
+        {
+            'id': case.id,
+            'category': case.category,
+            'rejected_api': bool(problems),
+            'rejected_cli': result.exit_code == case.cli_exit,
+            'nodes_created': after[0] - before[0],
+            'groups_created': after[1] - before[1],
+        },
+    )
 
 
 # --- bad inputs given to the work chain directly ----------------------------------------------
@@ -984,6 +985,7 @@ def test_bad_work_chain_inputs_store_nothing(campaign_profile, changes, fragment
     with pytest.raises(ValueError, match=fragment.replace('[', r'\[').replace(']', r'\]')):
         run(builder)
     after = _count()
+    assert after == before
     write_summary(
         'bad_inputs',
         {
@@ -995,7 +997,6 @@ def test_bad_work_chain_inputs_store_nothing(campaign_profile, changes, fragment
             'groups_created': after[1] - before[1],
         },
     )
-    assert after == before
 
 
 def test_no_stray_files_created_by_validate(campaign_profile, tmp_path):

@@ -151,20 +151,18 @@ def test_nearly_overlapping_atoms_are_not_trained_on(pw_code, pseudo_families, s
     with enable_caching(identifier=DFT_CACHING_IDENTIFIERS[0]):
         results, node = run_get_node(_builder(pw_code, structures, failure_budget=0.5))
     uuids = {frame.info['structure_uuid'] for frame in results['training_set'].get_frames()}
+    assert structures['near'].uuid not in uuids
+    assert results['failures']['num_failed'] == 1
+    assert 'Å apart' in results['failures']['failed'][0]['exit_message']
+    assert len(pw_calculations(node)) == 1  # the broken cell never reached pw.x
     write_summary(
         'faults',
         {
             'fault': 'nearly overlapping atoms (0.005 Å), 1 of 2 labels',
             'pw_calculations': len(pw_calculations(node)),
             'handler_restarts': handler_restarts(node),
-            'outcome': 'NOT caught: pw.x finishes ok, a label with E > 0 and forces ~ 1e7 eV/Å enters the training set'
-            if structures['near'].uuid in uuids
-            else 'caught before pw.x: recorded as a failure (atoms closer than 0.5 Å), not in the training set',
-            'result': 'not caught' if structures['near'].uuid in uuids else 'recorded and skipped',
+            'outcome': 'caught before pw.x: recorded as a failure (atoms closer than 0.5 Å), not in the training set',
+            'result': 'recorded and skipped',
             'exit_status': node.exit_status,
         },
     )
-    assert structures['near'].uuid not in uuids
-    assert results['failures']['num_failed'] == 1
-    assert 'Å apart' in results['failures']['failed'][0]['exit_message']
-    assert len(pw_calculations(node)) == 1  # the broken cell never reached pw.x

@@ -13,6 +13,7 @@ the DFT of generation 0 runs, which must then fit and explore exactly once on th
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import pytest
@@ -22,7 +23,7 @@ from aiida.common.links import LinkType
 from aiida_mlip_autopipe.labelling.config import DFTConfig
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
 
-from .harness import reporting_pids, run_with_hard_kill, write_summary
+from .harness import reporting_pids, run_with_hard_kill, run_with_kill_in_phase, write_summary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -194,10 +195,6 @@ def test_kill_workers_and_resume(daemon_profile, si_cells, mode, run):
         builder, daemon_profile.client, mode=mode, number_workers=daemon_profile.number_workers, timeout=300
     )
     lost = labels_lost_to_the_kill(node) if node.is_finished_ok else []
-    write_summary(
-        'kill_resume',
-        {'profile': 'presto (core.sqlite_dos + core.zeromq)', 'run': run, 'labels_lost': lost, **record.to_dict()},
-    )
     assert_resumed_without_recomputation(node, record, expected_pw)
     assert record.handler_restarts == 0
     if run == 'active_learning':
@@ -205,3 +202,111 @@ def test_kill_workers_and_resume(daemon_profile, si_cells, mode, run):
     # Before the kill the run was driven by the worker that was killed.
     before = reporting_pids(node) - set(record.resumed_by_pids)
     assert before <= set(record.killed_worker_pids)
+    # Written once every assert above has passed: the table shows only what was checked.
+    write_summary(
+        'kill_resume',
+        {'profile': PRESTO, 'run': run, 'labels_lost': lost, **record.to_dict()},
+    )
+
+
+# --- kills in every phase of the loop ----------------------------------------------------------
+
+
+def phase_config(**changes) -> dict:
+    """``LOOP_CONFIG`` with ``changes`` merged into its sections (``{'training': {'maxiter': 200}}``)."""
+    config = copy.deepcopy(LOOP_CONFIG)
+    for section, values in changes.items():
+        config[section] = {**config[section], **values}
+    return config
+
+
+#: A loop of two generations: 4 labels in generation 0, the 2 MD cut-outs of generation 0 in generation 1.
+TWO_GENERATIONS = {'loop': {'max_generations': 2, 'dft_budget': 6}}
+
+#: ``id: (phase, generation, kill mode, config changes)``. The fit and the MD of the cases that kill
+#: them are made long enough (pacemaker iterations, MD steps) to be caught with their job running;
+#: the stage jobs (screening, selection) take a few seconds each as they are.
+PHASE_KILLS: dict[str, tuple[str, int, str, dict]] = {
+    'screening': ('screening', 0, 'workers', {}),
+    'selection': ('selection', 0, 'daemon', {}),
+    'training': ('training', 0, 'daemon', {'training': {'maxiter': 300}}),
+    'md': ('md', 0, 'workers', {'exploration': {'n_steps': 20000}}),
+    'training-gen1': ('training', 1, 'daemon', {**TWO_GENERATIONS, 'training': {'maxiter': 300}}),
+}
+
+PRESTO = 'presto (core.sqlite_dos + core.zeromq)'
+
+
+def phase_run(pw_code, config: dict):
+    """A builder of the loop of ``config`` (a ``LOOP_CONFIG`` variant) with the codes of ``setup``."""
+    from aiida_mlip_autopipe.config import parse_config
+    from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
+
+    return ActiveLearningWorkChain.get_builder_from_protocol(
+        parse_config(config), codes=loop_codes(pw_code), protocol='fast'
+    )
+
+
+def assert_resumed_in_phase(node, record, config: dict) -> None:
+    """A loop killed in a phase finished, ran every step once, and used what had finished before the kill."""
+    assert node.is_finished_ok, f'{node.process_label}<{node.pk}> [{node.exit_status}] {node.exit_message}'
+    # The kill came while a job of the phase ran, and the job had finished steps before it.
+    assert record.job_alive_at_kill
+    assert record.finished_before_kill
+    assert set(record.killed_worker_pids).isdisjoint(record.new_worker_pids)
+    # The job that ran through the kill was re-attached by the new worker (same node, same scheduler job), not rerun.
+    assert record.job_exit_status == 0
+    assert record.job_id_after == record.job_id_at_kill
+    # Nothing that had finished ran again: each step's slot holds the process it held before the kill,
+    # and no slot below the loop (steps, jobs, restart iterations) was filled twice.
+    assert record.slots_before_kill
+    assert record.slots_after == record.slots_before_kill
+    assert record.repeated == {}
+    # A new worker carried on.
+    assert record.resumed_by_pids
+    assert set(record.resumed_by_pids) <= set(record.new_worker_pids) | set(record.interim_worker_pids)
+    # One job of each kind per generation, and as many pw.x runs as labels.
+    generations = node.outputs.history['generations']
+    expected_generations = record.generation + 1
+    assert len(generations) == expected_generations, generations
+    labels = config['loop']['dft_budget']  # no pw.x failed here, so no handler restarts either
+    assert record.jobs_per_kind == {
+        'ScreeningCalculation': expected_generations,
+        'SelectionCalculation': expected_generations,
+        'PwCalculation': labels,
+        'PacemakerCalculation': expected_generations,
+        'LammpsCalculation': expected_generations,
+    }, record.jobs_per_kind
+    assert all(g['md_runs'] == 1 and g['md_failed'] == 0 for g in generations)
+    assert node.outputs.training_set.num_frames == labels
+    fits = sorted((c for c in node.called_descendants if c.process_label == 'PacemakerCalculation'), key=lambda c: c.pk)
+    assert [c.exit_status for c in fits] == [0] * expected_generations
+    assert node.outputs.potential.uuid == fits[-1].outputs.potential.uuid
+    # A stop rule ended it, not an error (a later generation may find the exploration stable).
+    assert node.outputs.stop['rule'] in {'max_generations', 'dft_budget', 'exploration_stable'}, node.outputs.stop
+    if record.generation >= 1:
+        # Generation 0 had ended before the kill: its fit and MD are among what finished, and were kept.
+        done = set(record.finished_before_kill.values())
+        assert {'PacemakerCalculation', 'LammpsCalculation'} <= done, done
+        assert str(fits[0].pk) in record.finished_before_kill
+
+
+PHASE_IDS = sorted(PHASE_KILLS)
+
+
+@pytest.mark.parametrize('case', PHASE_IDS)
+def test_kill_in_phase_and_resume(daemon_profile, case):
+    """The loop killed with a job of ``phase`` running (in ``generation``) resumes, recomputing nothing finished."""
+    phase, generation, mode, changes = PHASE_KILLS[case]
+    config = phase_config(**changes)
+    node, record = run_with_kill_in_phase(
+        phase_run(daemon_profile.pw_code, config),
+        daemon_profile.client,
+        phase=phase,
+        generation=generation,
+        mode=mode,
+        number_workers=daemon_profile.number_workers,
+        timeout=400,
+    )
+    assert_resumed_in_phase(node, record, config)
+    write_summary('kill_phase', {'profile': PRESTO, 'case': case, **record.to_dict()})

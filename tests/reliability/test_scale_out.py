@@ -25,22 +25,28 @@ from .harness import (
     pw_calculations,
     reporting_pids,
     run_with_hard_kill,
+    run_with_kill_in_phase,
     stop_daemon,
     wait_for,
     worker_pids,
     write_summary,
 )
 from .test_kill_resume import (
+    PHASE_KILLS,
     RUNS,
     assert_loop_went_on_once,
+    assert_resumed_in_phase,
     assert_resumed_without_recomputation,
     labels_lost_to_the_kill,
+    phase_config,
+    phase_run,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 
 SCALE_OUT_PROFILE = os.environ.get('MLIP_SCALE_OUT_PROFILE', 'mlip-scale-out')
 WORKERS = 2
+SCALE_OUT = 'scale-out (core.psql_dos + core.rabbitmq)'
 
 
 def _user_config_dir() -> Path:
@@ -200,11 +206,11 @@ def test_labelling_spreads_over_two_workers(scale_out_profile, si_cells):
         assert len(pids) == 1 and pids <= workers, pids  # one worker ran each PwBaseWorkChain, start to end
         (pid,) = pids
         by_worker[pid] = by_worker.get(pid, 0) + 1
+    assert len(by_worker) == WORKERS, f'all PwBaseWorkChains ran on one worker: {by_worker}'
     write_summary(
         'scale_out',
         {'structures': 8, 'workers': WORKERS, 'pw_base_work_chains_per_worker': sorted(by_worker.values())},
     )
-    assert len(by_worker) == WORKERS, f'all PwBaseWorkChains ran on one worker: {by_worker}'
 
 
 @pytest.mark.parametrize('run', sorted(RUNS))
@@ -215,10 +221,29 @@ def test_kill_workers_and_restart_daemon_on_scale_out(scale_out_profile, si_cell
         builder, scale_out_profile.client, mode='restart', number_workers=WORKERS, timeout=300
     )
     lost = labels_lost_to_the_kill(node) if node.is_finished_ok else []
-    write_summary(
-        'kill_resume',
-        {'profile': 'scale-out (core.psql_dos + core.rabbitmq)', 'run': run, 'labels_lost': lost, **record.to_dict()},
-    )
     assert_resumed_without_recomputation(node, record, expected_pw)
     if run == 'active_learning':
         assert_loop_went_on_once(node, expected_pw, lost)
+    write_summary('kill_resume', {'profile': SCALE_OUT, 'run': run, 'labels_lost': lost, **record.to_dict()})
+
+
+#: The phases killed on this profile too: a pacemaker fit and a LAMMPS MD of generation 0 (``PHASE_KILLS``).
+SCALE_OUT_PHASES = ('training', 'md')
+
+
+@pytest.mark.parametrize('case', SCALE_OUT_PHASES)
+def test_kill_in_phase_and_restart_daemon_on_scale_out(scale_out_profile, case):
+    """The loop killed (every worker, then ``verdi daemon restart``) while its fit or its MD runs, resumed."""
+    phase, generation, _, changes = PHASE_KILLS[case]
+    config = phase_config(**changes)
+    node, record = run_with_kill_in_phase(
+        phase_run(scale_out_profile.pw_code, config),
+        scale_out_profile.client,
+        phase=phase,
+        generation=generation,
+        mode='restart',
+        number_workers=WORKERS,
+        timeout=400,
+    )
+    assert_resumed_in_phase(node, record, config)
+    write_summary('kill_phase', {'profile': SCALE_OUT, 'case': case, **record.to_dict()})
