@@ -45,6 +45,16 @@ class ProvenanceStep:
         return 'ok' if self.state == 'finished' and self.exit_status == 0 else 'failed'
 
 
+#: Namespaces of restart work chains around one calculation: the edge shows the input inside them.
+_WRAPPED = ('pacemaker', 'lammps', 'pw')
+
+
+def _input_name(link_label: str) -> str:
+    """``training_set`` for ``pacemaker__training_set``; ``structures`` for ``structures__c01``."""
+    parts = link_label.split('__')
+    return parts[1] if len(parts) > 1 and parts[0] in _WRAPPED else parts[0]
+
+
 def _group_of(link_label: str) -> str:
     match = _GEN.search(link_label)
     if match:
@@ -108,7 +118,7 @@ def provenance_steps(node) -> list[ProvenanceStep]:
         step, data, link_label = row['step']['id'], row['data']['id'], row['step--data']['label']
         source = producer.get(data)
         if source is not None and source != step:
-            steps[step].inputs_from[source][link_label.split('__')[0]] += 1
+            steps[step].inputs_from[source][_input_name(link_label)] += 1
     # The processes inside a work chain step (e.g. the pw.x runs of a labelling), counted by kind.
     inner = orm.QueryBuilder()
     inner.append(orm.ProcessNode, filters={'id': {'in': ids}}, project='id', tag='step')
