@@ -213,6 +213,31 @@ def apply_operation(
         )
     if kind == 'rattle':
         return _distortions.rattle(atoms, rng, operation.stdev)
+    if kind in ('vacancy', 'antisite', 'interstitial'):
+        atoms, repeat = large_enough(atoms, operation.min_atoms, in_plane_only=system == 'surface')
+        made, info = _defect(kind, operation, atoms, rng, elements)
+        if repeat != (1, 1, 1):
+            info = {**info, 'repeated': list(repeat)}
+        return made, info
+    raise ValueError(f'unknown operation kind {kind!r}; allowed: {", ".join(OPERATION_KINDS)}')
+
+
+def large_enough(atoms: Atoms, min_atoms: int, in_plane_only: bool = False) -> tuple[Atoms, tuple[int, int, int]]:
+    """``atoms`` repeated along its shortest axes until it holds at least ``min_atoms`` atoms.
+
+    A defect in a 2-atom cell is a defect at 50 % concentration: a vacancy there leaves a 1-atom
+    cell of another phase (1.2 eV/atom above diamond Si). Slabs are repeated in-plane only.
+    """
+    repeat = [1, 1, 1]
+    axes = (0, 1) if in_plane_only else (0, 1, 2)
+    lengths = atoms.cell.lengths()
+    while len(atoms) * repeat[0] * repeat[1] * repeat[2] < min_atoms:
+        shortest = min(axes, key=lambda a: lengths[a] * repeat[a])
+        repeat[shortest] += 1
+    return (atoms.repeat(repeat) if repeat != [1, 1, 1] else atoms), tuple(repeat)
+
+
+def _defect(kind: str, operation: Any, atoms: Atoms, rng: np.random.Generator, elements: list[str]) -> tuple:
     if kind == 'vacancy':
         return _defects.vacancies(atoms, rng, operation.count)
     if kind == 'antisite':

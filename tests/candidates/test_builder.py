@@ -130,18 +130,19 @@ def test_cap_keeps_base_structures_and_valid_parents():
 
 
 def test_operation_that_cannot_apply_is_an_error_or_a_warning():
+    # min_atoms 2: the 2-atom cell is not repeated, so 2 vacancies would leave nothing.
     with pytest.raises(ValueError, match='operation 1 \\(vacancy\\) failed on every structure'):
         build_candidates(
             _config(
                 target={'elements': ['Si'], 'prototype': 'diamond', 'supercell_atoms': [2]},
-                operations=[{'kind': 'vacancy', 'count': 2}],
+                operations=[{'kind': 'vacancy', 'count': 2, 'min_atoms': 2}],
             ),
             seed=0,
         )
     pool = build_candidates(
         _config(
             target={'elements': ['Si'], 'prototype': 'diamond', 'supercell_atoms': [2, 8]},
-            operations=[{'kind': 'vacancy', 'count': 2}],
+            operations=[{'kind': 'vacancy', 'count': 2, 'min_atoms': 2}],
         ),
         seed=0,
     )
