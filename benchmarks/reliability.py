@@ -8,6 +8,7 @@ no record backs is listed as missing, never filled in.
     python benchmarks/reliability.py                        # run the tests, write the table
     python benchmarks/reliability.py --from summary.json    # only write the table from a summary
     python benchmarks/reliability.py --no-services          # skip the PostgreSQL + RabbitMQ tests
+    python benchmarks/reliability.py --select 'not responsiveness'   # a pytest -k selection
 
 The ``services`` tests need ``bash bin/scale-out-profile`` first; without it they are skipped
 and the table says so.
@@ -37,13 +38,15 @@ RUN_NAMES = {
 JSON_COPY = ROOT / 'benchmarks' / 'output' / 'reliability.json'
 
 
-def run_tests(summary: Path, services: bool) -> dict:
+def run_tests(summary: Path, services: bool, select: str | None = None) -> dict:
     """Run the reliability tests once; return what pytest reported.
 
     The temporary folders of the run (and the AiiDA profiles and daemons in them) live next to
     ``summary``, away from the shared ``/tmp/pytest-of-<user>`` that other pytest runs rotate.
     """
-    env = {**os.environ, 'MLIP_RELIABILITY_SUMMARY': str(summary)}
+    # The daemons the tests start need `verdi` on the PATH (the interpreter's own).
+    path = f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}'
+    env = {**os.environ, 'MLIP_RELIABILITY_SUMMARY': str(summary), 'PATH': path}
     env.setdefault('OMPI_ALLOW_RUN_AS_ROOT', '1')
     env.setdefault('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1')
     basetemp = summary.parent / 'pytest'
@@ -51,6 +54,8 @@ def run_tests(summary: Path, services: bool) -> dict:
     command += ['--basetemp', str(basetemp)]
     if not services:
         command += ['-m', 'not services']
+    if select:
+        command += ['-k', select]
     start = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
@@ -58,7 +63,13 @@ def run_tests(summary: Path, services: bool) -> dict:
     print(result.stdout[-3000:])
     skipped = [line for line in result.stdout.splitlines() if line.startswith(('SKIPPED', 'FAILED'))]
     return {
-        'command': ' '.join(['python -m pytest tests/reliability -q', *([] if services else ["-m 'not services'"])]),
+        'command': ' '.join(
+            [
+                'python -m pytest tests/reliability -q',
+                *([] if services else ["-m 'not services'"]),
+                *([f"-k '{select}'"] if select else []),
+            ]
+        ),
         'returncode': result.returncode,
         'outcome': re.sub(r'=+', '', tail).strip(),
         'seconds': round(seconds),
@@ -407,13 +418,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--from', dest='source', type=Path, help='render an existing summary JSON instead of testing')
     parser.add_argument('--no-services', action='store_true', help='skip the PostgreSQL + RabbitMQ tests')
+    parser.add_argument(
+        '--select', help="only the tests pytest's -k expression selects (the page lists the rest missing)"
+    )
     parser.add_argument('--output', type=Path, default=OUTPUT)
     args = parser.parse_args()
     run = None
     if args.source is None:
         with tempfile.TemporaryDirectory() as folder:
             summary = Path(folder) / 'summary.json'
-            run = run_tests(summary, services=not args.no_services)
+            run = run_tests(summary, services=not args.no_services, select=args.select)
             data = json.loads(summary.read_text()) if summary.is_file() else {}
         JSON_COPY.parent.mkdir(exist_ok=True)
         JSON_COPY.write_text(json.dumps({'run': run, **data}, indent=2, sort_keys=True))
