@@ -157,12 +157,15 @@ def _kill(pid: int) -> None:
 
 def interrupt_daemon(
     client, mode: str, number_workers: int, timeout: float = 60
-) -> tuple[list[int], list[int], list[int]]:
+) -> tuple[list[int], list[int], list[int], float]:
     """Kill the workers of the daemon of ``client`` hard and bring the daemon back as ``mode`` says.
 
     :returns: the PIDs of the workers killed, of the workers that were started and then replaced
         by a restart (``restart`` mode, and ``daemon`` mode on ZeroMQ), and of the workers that run
-        afterwards.
+        afterwards; and the UNIX time by which every killed worker was dead. Reports written after
+        that time come from another process; a time taken before the kill would also count the
+        last reports of a worker that was still running (in ``daemon`` mode the workers outlive
+        the arbiter by up to a second).
     """
     if mode not in KILL_MODES:
         raise ValueError(f'mode {mode!r} is not one of {KILL_MODES}')
@@ -185,6 +188,8 @@ def interrupt_daemon(
         wait_for(lambda: all(_is_zombie(p) for p in killed_all), 20, 'the daemon processes to die')
     for pid in killed:
         _kill(pid)
+    wait_for(lambda: all(_is_zombie(p) for p in killed), 20, 'the killed workers to die')
+    dead_at = time.time()
     if mode == 'restart':
         # What `verdi daemon restart` does: circus stops the workers it has (the respawned ones) and starts new ones.
         wait_for(lambda: not set(killed) & set(_safe_worker_pids(client)), timeout, 'the killed workers to go')
@@ -201,7 +206,7 @@ def interrupt_daemon(
         return len(new) == number_workers and not set(new) & (set(killed) | set(interim))
 
     wait_for(respawned, timeout, f'{number_workers} new daemon workers')
-    return killed, interim, new
+    return killed, interim, new, dead_at
 
 
 def stop_daemon(client, timeout: float = 120) -> None:
@@ -327,8 +332,7 @@ def run_with_hard_kill(
 
     wait_for(ready, timeout, f'the kill point of {node.process_label}<{node.pk}>', interval=0.2)
     finished_before, running = snapshot['finished'], snapshot['running']
-    kill_time = time.time()
-    killed, interim, new = interrupt_daemon(client, mode, number_workers)
+    killed, interim, new, kill_time = interrupt_daemon(client, mode, number_workers)
     wait_for(lambda: node.is_terminated, timeout, f'{node.process_label}<{node.pk}> to finish after the kill')
     calcs = pw_calculations(node)
     record = KillRecord(
@@ -479,8 +483,7 @@ def run_with_kill_in_phase(
     before_slots = {f'{caller}:{label}': pks[0] for (caller, label), pks in _slots(node).items() if label != 'CALL'}
     finished_slots = {slot: pk for slot, pk in before_slots.items() if str(pk) in finished}
     alive = _job_alive(job)
-    kill_time = time.time()
-    killed, interim, new = interrupt_daemon(client, mode, number_workers)
+    killed, interim, new, kill_time = interrupt_daemon(client, mode, number_workers)
     wait_for(lambda: node.is_terminated, timeout, f'{node.process_label}<{node.pk}> to finish after the kill')
     after_slots = {f'{caller}:{label}': pks[-1] for (caller, label), pks in _slots(node).items() if label != 'CALL'}
     job = orm.load_node(job.pk)
