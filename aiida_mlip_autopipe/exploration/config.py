@@ -133,6 +133,14 @@ class ExplorationConfig(Section):
         default=16, ge=1, le=1_000_000, description='Atoms in the MD cell (closest supercell).'
     )
     structures_per_generation: int = Field(default=1, ge=1, le=1000, description='Starting structures per condition.')
+    volume_strains: list[Annotated[float, Field(ge=-0.1, le=0.1)]] = Field(
+        default_factory=lambda: [0.0],
+        min_length=1,
+        max_length=20,
+        description='Linear isotropic strains of the bulk MD start cells: each bulk start runs at every one (0: the '
+        'target lattice). NVT at strained cells samples the volumes the E-V curve, phonons and defects are judged '
+        'at; e.g. [-0.02, 0, 0.02] spans +-6 % volume.',
+    )
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     max_wallclock_seconds: int = Field(default=3600, ge=10, le=14 * 86400)
 
@@ -140,6 +148,13 @@ class ExplorationConfig(Section):
     @classmethod
     def _code(cls, value: str) -> str:
         return check_safe_label(value, 'code label')
+
+    @field_validator('volume_strains')
+    @classmethod
+    def _distinct_strains(cls, value: list[float]) -> list[float]:
+        if len(set(value)) != len(value):
+            raise ValueError(f'{value} repeats a strain (the same MD would run twice): list each strain once')
+        return value
 
     @model_validator(mode='after')
     def _thresholds(self) -> ExplorationConfig:

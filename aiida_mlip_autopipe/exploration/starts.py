@@ -22,7 +22,10 @@ atoms), and the box is the one pw.x labels. The start nodes record the kind in t
 Keep the NPT ensemble for bulk targets: a barostat would collapse the vacuum.
 
 How many starts each kind gets: ``exploration.structures_per_generation`` split by
-``target.shares`` (equal shares without them), at least one per kind.
+``target.shares`` (equal shares without them), at least one per kind. Every bulk start runs at
+each of ``exploration.volume_strains`` (linear, isotropic; issue 13): NVT at the target lattice
+alone gives labels of one volume, while the E-V curve, the bulk modulus and the phonons are
+judged over +-6 % of it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,16 @@ def _padded(atoms: Atoms, vacuum: float, min_height: float = 0.0) -> Atoms:
     return padded
 
 
+def _strained(name: str, atoms: Atoms, strain: float) -> tuple[str, Atoms, str]:
+    """A bulk start cell scaled by ``1 + strain`` along every axis (atoms move with it); unstrained as it was."""
+    if strain == 0.0:
+        return name, atoms, 'bulk'
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell.array * (1.0 + strain), scale_atoms=True)
+    strained.info['volume_strain'] = float(strain)
+    return f'{name}-strain{strain:+.3f}', strained, 'bulk'
+
+
 def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> list[tuple[str, Atoms, str]]:
     """``(name, atoms, kind)`` of every start cell of one generation, bulk first; all periodic boxes."""
     from aiida_mlip_autopipe.candidates.builder import base_structures
@@ -96,7 +109,8 @@ def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> li
         candidates, _, _ = base_structures(sized, generator, int(seed) + 1000, structure)
         for i in range(count):
             candidate = candidates[i % len(candidates)]
-            cells.append((candidate.name, candidate.atoms, 'bulk'))
+            for strain in config.exploration.volume_strains:
+                cells.append(_strained(candidate.name, candidate.atoms, strain))
     for i in range(counts.get('surface', 0)):
         surface = target.surfaces[i % len(target.surfaces)]
         one, _ = slab_for(target, surface, structure, repeat=(1, 1))
@@ -118,7 +132,8 @@ def md_start_cells(config: Any, seed: int, structure: Atoms | None = None) -> li
 def build_md_structures(config: orm.Dict, seed: orm.Int, structure: orm.StructureData | None = None) -> dict:
     """The start cells of the exploration MD (see the module docstring): namespace ``structures`` (``md0000``...).
 
-    Each node has the attributes ``origin`` (``md-start-<origin>``) and ``kind``.
+    Each node has the attributes ``origin`` (``md-start-<origin>``), ``kind`` and ``volume_strain``
+    (the linear strain of a bulk start, 0 otherwise).
     """
     from aiida_mlip_autopipe.config import parse_config
 
@@ -130,5 +145,6 @@ def build_md_structures(config: orm.Dict, seed: orm.Int, structure: orm.Structur
         node.label = f'md-start/{name}'
         node.base.attributes.set('origin', f'md-start-{name.split("-")[0]}')
         node.base.attributes.set('kind', kind)
+        node.base.attributes.set('volume_strain', float(atoms.info.get('volume_strain', 0.0)))
         outputs[f'md{i:04d}'] = node
     return {'structures': outputs}

@@ -25,6 +25,35 @@ def test_bulk_only_starts_are_the_supercells_they_were():
     assert (name, kind, len(atoms)) == ('bulk-16', 'bulk', 16)
 
 
+def test_bulk_starts_run_at_every_volume_strain_and_say_so(aiida_profile):
+    """Issue 13: NVT at the target lattice alone labels one volume; strained starts span the E-V range."""
+    strains = [-0.02, 0.0, 0.02]
+    target = {'elements': ['Si'], 'prototype': 'diamond', 'lattice_constant': 5.4}
+    plain = md_start_cells(_config(target, supercell_atoms=16), seed=3)
+    cells = md_start_cells(_config(target, supercell_atoms=16, volume_strains=strains), seed=3)
+    assert [name for name, _, _ in cells] == ['bulk-16-strain-0.020', 'bulk-16', 'bulk-16-strain+0.020']
+    assert {kind for _, _, kind in cells} == {'bulk'}
+    reference = plain[0][1]
+    for (_, atoms, _), strain in zip(cells, strains, strict=True):
+        assert atoms.get_volume() == pytest.approx(reference.get_volume() * (1 + strain) ** 3)
+        shift = atoms.get_scaled_positions(wrap=False) - reference.get_scaled_positions(wrap=False)
+        assert np.allclose(shift - np.round(shift), 0.0, atol=1e-9)
+    # The unstrained start is the one a run without strains has: the same MD, the same seed.
+    assert np.array_equal(cells[1][1].positions, reference.positions)
+    config = _config(target, supercell_atoms=16, volume_strains=strains, structures_per_generation=2)
+    assert len(md_start_cells(config, seed=3)) == 6
+    outputs = build_md_structures(config=orm.Dict(config.to_dict()), seed=orm.Int(3))['structures']
+    assert [outputs[key].base.attributes.get('volume_strain') for key in sorted(outputs)] == strains * 2
+    assert {outputs[key].base.attributes.get('origin') for key in outputs} == {'md-start-bulk'}
+
+
+def test_volume_strains_leave_slabs_and_clusters_alone():
+    target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB]}
+    cells = md_start_cells(_config(target, supercell_atoms=8, volume_strains=[-0.01, 0.01]), seed=0)
+    assert [kind for _, _, kind in cells] == ['bulk', 'bulk', 'surface']
+    assert cells[2][0] == 'surface-100-8'
+
+
 def test_slab_start_is_a_padded_periodic_box_of_about_the_md_size():
     target = {'elements': ['Si'], 'prototype': 'diamond', 'surfaces': [SLAB], 'shares': {'surface': 1.0}}
     ((name, atoms, kind),) = md_start_cells(_config(target, supercell_atoms=16), seed=0)

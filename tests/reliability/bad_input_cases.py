@@ -491,6 +491,22 @@ ISSUE_14_CASES: list[tuple[str, str, str, str, str, Any]] = [
         'set gamma_interval',
         cfg(**{'exploration.n_steps': 1005}),
     ),
+    (
+        'md-volume-strain-repeated',
+        'cross-field physics',
+        'exploration.volume_strains',
+        'repeats a strain',
+        'list each strain once',
+        cfg(**{'exploration.volume_strains': [-0.02, 0.0, -0.02]}),
+    ),
+    (
+        'md-volume-strain-too-large',
+        'cross-field physics',
+        'exploration.volume_strains[1]',
+        'less than or equal to 0.1',
+        '0.1',
+        cfg(**{'exploration.volume_strains': [0.0, 0.3]}),
+    ),
     # The benchmark oracle: only through its own section.
     (
         'oracle-old-place',
