@@ -201,6 +201,23 @@ def _provenance_figure(run: RunData, folder: Path) -> str | None:
     return None
 
 
+#: The phases of a generation in the order they run, and how each runs: ``job`` (CalcJobs on a computer,
+#: never in the daemon worker) or ``cf`` (a calcfunction: light bookkeeping in the worker).
+_PHASE_KINDS = {
+    'generation': 'cf',
+    'screening': 'job',
+    'pool_scoring': 'job',
+    'selection': 'job',
+    'dft': 'job',
+    'merge': 'cf',
+    'training': 'job',
+    'evaluation': 'job',
+    'calibration': 'job',
+    'md_setup': 'cf',
+    'md': 'job',
+    'extraction': 'job',
+}
+#: Always shown (a dash when a generation skipped it); the others only when some generation ran them.
 _PHASES = ('generation', 'screening', 'selection', 'dft', 'merge', 'training', 'md_setup', 'md', 'extraction')
 
 
@@ -231,23 +248,31 @@ def phase_time_lines(run: RunData, report_seconds: float | None = None) -> list[
     ``dft`` is the wall time of the generation's LabellingWorkChain, ``training`` of its fit(s);
     ``md`` sums the MD runs, which run concurrently, so the phases can add up to more than the wall time.
     """
+    seen = {p for h in run.history for p in h.get('timings', {})}
+    phases = [p for p in _PHASE_KINDS if p in _PHASES or p in seen]
     lines = [
         '## Phase times (s) per generation',
         '',
-        '| gen | ' + ' | '.join(_PHASES) + ' | total |',
-        '|' + ' --- |' * (len(_PHASES) + 2),
+        '| gen | ' + ' | '.join(f'{p} [{_PHASE_KINDS[p]}]' for p in phases) + ' | total |',
+        '|' + ' --- |' * (len(phases) + 2),
     ]
-    sums = dict.fromkeys(_PHASES, 0.0)
+    sums = dict.fromkeys(phases, 0.0)
     for h in run.history:
         t = h.get('timings', {})
-        for p in _PHASES:
+        for p in phases:
             sums[p] += t.get(p) or 0.0
-        total = sum(t.get(p) or 0.0 for p in _PHASES)
+        total = sum(t.get(p) or 0.0 for p in phases)
         lines.append(
-            f'| {h["generation"]} | ' + ' | '.join(_fmt(t.get(p), '.1f') for p in _PHASES) + f' | {total:.1f} |'
+            f'| {h["generation"]} | ' + ' | '.join(_fmt(t.get(p), '.1f') for p in phases) + f' | {total:.1f} |'
         )
     if run.history:
-        lines.append('| all | ' + ' | '.join(f'{sums[p]:.1f}' for p in _PHASES) + f' | {sum(sums.values()):.1f} |')
+        lines.append('| all | ' + ' | '.join(f'{sums[p]:.1f}' for p in phases) + f' | {sum(sums.values()):.1f} |')
+    lines.append('')
+    lines.append(
+        '[job]: CalcJobs on a computer (pw.x, pacemaker, LAMMPS, and the screening, selection, scoring, '
+        'evaluation, calibration and extraction jobs of `mlip-python`), never in the daemon worker; '
+        '[cf]: calcfunctions, light bookkeeping in the worker.'
+    )
     lines.append('')
     try:
         times = _run_times(run.pk)
