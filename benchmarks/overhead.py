@@ -1,39 +1,35 @@
-"""Orchestration overhead of the active-learning loop on real codes (pw.x, pacemaker, LAMMPS driver).
+"""Idle cores as the overhead of the active-learning loop: rolling against batch labelling, in one invocation.
 
-Runs ``benchmarks/configs/si_overhead.yaml`` (two generations on 8-atom Si, validation
-included) once per *mode* of the AiiDA settings, in one invocation, and compares the
-wall time of the ``ActiveLearningWorkChain`` with the time its children computed:
+Runs the loop in this process (``run_get_node``, as ``aiida-mlip-autopipe run`` without
+``--daemon``) on the demo's config (``examples/si/config.yaml``, protocol ``fast``, as
+``bin/demo`` runs it) once per *pool*:
 
-- **CalcJobs** (pw.x, pacemaker, LAMMPS): the time the code's job script ran, from
-  timestamps the job script writes itself (the benchmark computer's ``prepend_text`` and
-  ``append_text`` run ``date +%s.%N`` around the code). This is the honest measure of
-  "the code ran"; a CalcJob node's ctime/mtime would include AiiDA's own upload, polling
-  and retrieval, i.e. the overhead being measured. pw.x's own reported wall time is
-  printed next to it as a cross-check.
-- **calcfunctions** (candidate generation, screening, SOAP + FPS, merging, extraction,
-  calibration, validation analysis): node ctime to mtime. They run inside the work
-  chain's process; counting them as computation keeps their science out of the overhead.
+- ``rolling``: ``LabellingWorkChain`` as it is (``RollingPoolMixin``: a new label starts as
+  each one finishes, largest cells first);
+- ``batch``: the same run with ``RollingPoolMixin._on_awaitable_finished`` replaced by
+  ``WorkChain._on_awaitable_finished``, so the labelling resumes only when its whole batch of
+  ``max_concurrent`` labels has finished (the behaviour before issue 15).
 
-Children run concurrently (two pw.x at once, several MD runs), so their *summed* time
-can exceed the wall time. The overhead is therefore measured on the timeline:
+**Computing** is a job script running: the benchmark's computer (``mlip-bench-overhead`` on
+localhost) stamps ``date +%s.%N`` before and after the code (``prepend_text``/``append_text``)
+and records the job's CPU time with ``times``. Each job counts as one core; the machine has
+``os.cpu_count()`` cores. The idle fraction of a stretch of time is
+``1 - integral(min(ncores, running jobs)) dt / (ncores * length)`` (``benchmarks/idle_time.py``),
+in all and per phase: the time of an instant belongs to the phase of the loop's children active
+then (by call link label: ``screen_gen00`` is screening, ``label_gen01`` is dft, ...); time
+with no child active is ``between phases``. Calcfunctions run in this process: their time is
+printed, not counted as computing.
 
-    overhead = (wall time - time during which at least one child computed) / wall time
+Also measured, from timestamps: the utilisation of the cores during the DFT phases; each
+CalcJob's steps (node ctime -> remote folder: upload; -> job script start: submit and
+scheduler; the script; -> retrieved: poll and retrieve; -> last output: parse; -> node mtime:
+finalise), per code and on average; the ``PwBaseWorkChain`` wrapper around each pw.x job; and
+each pacemaker fit's start-up share (the parser's ``startup_seconds``, from the job's step
+record and pacemaker's log, against the job script's total).
 
-Modes (each on its own computer ``mlip-bench-<mode>`` on localhost, with its own codes):
-
-- ``aiida-defaults``: AiiDA's defaults: the computer's minimum job poll interval 10 s,
-  transport safe interval 0 s (core.local), ``runner.poll.interval`` 60 s.
-- ``project``: what ``bin/install`` / ``verdi presto`` set up: poll interval 1 s, safe
-  interval 0 s, ``runner.poll.interval`` 1 s.
-- ``tuned``: poll interval 0.2 s, safe interval 0 s, ``runner.poll.interval`` 1 s.
-
-The work chain runs in this process (``run_get_node``, as ``aiida-mlip-autopipe run``
-without ``--daemon``), so the daemon settings (workers, process slots) do not enter;
-they are printed for reference.
-
-    python benchmarks/overhead.py                             # all three modes, ~10 min on 2 cores
-    python benchmarks/overhead.py --modes project tuned
-    python benchmarks/overhead.py --modes tuned --config examples/si/config.yaml   # the demo (~12 min)
+    python benchmarks/overhead.py                         # the demo config, rolling then batch (~25 min here)
+    python benchmarks/overhead.py --quick                 # benchmarks/configs/si_overhead.yaml (~6 min)
+    python benchmarks/overhead.py --pools rolling --config my.yaml
 """
 
 from __future__ import annotations
@@ -42,265 +38,480 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import idle_time
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / 'benchmarks' / 'configs' / 'si_overhead.yaml'
+DEMO = ROOT / 'examples' / 'si' / 'config.yaml'
+QUICK = ROOT / 'benchmarks' / 'configs' / 'si_overhead.yaml'
 OUTPUT = ROOT / 'benchmarks' / 'output'
-STAMP_START, STAMP_END = '.mlip_bench_start', '.mlip_bench_end'
-
-#: mode -> (computer minimum job poll interval s, transport safe_interval s, runner.poll.interval s)
-MODES = {
-    'aiida-defaults': (10.0, 0.0, 60.0),
-    'project': (1.0, 0.0, 1.0),
-    'tuned': (0.2, 0.0, 1.0),
-}
+COMPUTER = 'mlip-bench-overhead'
+STAMP_START, STAMP_END, STAMP_TIMES = '.mlip_bench_start', '.mlip_bench_end', '.mlip_bench_times'
+#: What ``aiida-mlip-autopipe setup`` and ``verdi presto`` set: job poll 0.2 s, safe interval 0 s, runner poll 1 s.
+JOB_POLL, RUNNER_POLL = 0.2, 1.0
+STEPS = ('upload', 'submit_and_start', 'job_script', 'poll_and_retrieve', 'parse', 'finalise')
 
 
-def setup_computer(mode: str) -> dict[str, Any]:
-    """A localhost computer for ``mode`` whose job scripts stamp their start and end; the three codes on it."""
+def setup_codes() -> dict[str, Any]:
+    """The benchmark's localhost computer, whose job scripts stamp their start, end and CPU time, and its codes."""
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
     from aiida_mlip_autopipe.provision import default_code_specs, ensure_code
 
-    poll, safe, _ = MODES[mode]
-    label = f'mlip-bench-{mode}'
     try:
-        computer = orm.load_computer(label)
+        computer = orm.load_computer(COMPUTER)
     except NotExistent:
         computer = orm.Computer(
-            label=label,
+            label=COMPUTER,
             hostname='localhost',
-            description=f'benchmarks/overhead.py: localhost with {mode} settings',
+            description='benchmarks/overhead.py: localhost whose job scripts stamp start, end and CPU time',
             transport_type='core.local',
             scheduler_type='core.direct',
-            workdir=str(Path.home() / '.aiida' / 'scratch' / label),
+            workdir=str(Path.home() / '.aiida' / 'scratch' / COMPUTER),
         ).store()
     computer.set_prepend_text(f'date +%s.%N > {STAMP_START}')
-    computer.set_append_text(f'date +%s.%N > {STAMP_END}')
+    computer.set_append_text(f'date +%s.%N > {STAMP_END}\ntimes > {STAMP_TIMES}')
     computer.set_default_mpiprocs_per_machine(1)
-    computer.set_minimum_job_poll_interval(poll)
-    computer.configure(safe_interval=safe)
-    codes = {}
-    for spec in default_code_specs():
-        codes[spec.label] = ensure_code(spec, computer_label=label, echo=lambda _: None)
-    return codes
+    computer.set_minimum_job_poll_interval(JOB_POLL)
+    computer.configure(safe_interval=0.0)
+    codes = {
+        spec.label: ensure_code(spec, computer_label=COMPUTER, echo=lambda _: None) for spec in default_code_specs()
+    }
+    python = codes.pop('mlip-python')
+    return {**codes, 'screening': python, 'selection': python, 'uncertainty': python, 'extraction': python}
 
 
-def _intervals(node, started: float, ended: float) -> dict[str, Any]:
+def _cpu_seconds(text: str) -> float | None:
+    """Children's user + system time from bash's ``times`` (second line, e.g. ``0m12.5s 0m0.4s``)."""
+    lines = text.split('\n')
+    try:
+        total = 0.0
+        for field in lines[1].split():
+            minutes, seconds = field.rstrip('s').split('m')
+            total += 60 * float(minutes) + float(seconds)
+        return total
+    except (IndexError, ValueError):
+        return None
+
+
+def calcjob_record(node) -> dict[str, Any]:
+    """Timestamps and steps of one CalcJob (see the module docstring), its code and its CPU time."""
+    from aiida.common.links import LinkType
+
+    remote = node.outputs.remote_folder if 'remote_folder' in node.outputs else None
+    retrieved = node.outputs.retrieved if 'retrieved' in node.outputs else None
+    start = end = cpu = None
+    if remote is not None:
+        folder = Path(remote.get_remote_path())
+        try:
+            start = float((folder / STAMP_START).read_text())
+            end = float((folder / STAMP_END).read_text())
+            cpu = _cpu_seconds((folder / STAMP_TIMES).read_text())
+        except (OSError, ValueError):
+            pass
+    others = [
+        link.node.ctime.timestamp()
+        for link in node.base.links.get_outgoing(link_type=LinkType.CREATE).all()
+        if link.link_label not in ('remote_folder', 'retrieved')
+    ]
+    created, uploaded = node.ctime.timestamp(), remote.ctime.timestamp() if remote else None
+    got = retrieved.ctime.timestamp() if retrieved else None
+    parsed = max(others) if others else got
+    marks = [created, uploaded, start, end, got, parsed, node.mtime.timestamp()]
+    steps = {
+        name: (b - a if a is not None and b is not None else None)
+        for name, a, b in zip(STEPS, marks, marks[1:], strict=False)
+    }
+    record = {
+        'pk': node.pk,
+        'code': node.process_label,
+        'label': _call_label(node),
+        'exit_status': node.exit_status,
+        'start': start,
+        'end': end,
+        'cpu_seconds': cpu,
+        'created': created,
+        'finished': node.mtime.timestamp(),
+        'steps': steps,
+    }
+    if node.process_label == 'PacemakerCalculation' and 'metrics' in node.outputs:
+        metrics = node.outputs.metrics.get_dict()
+        keys = ('startup_seconds', 'fit_seconds', 'pacemaker_wall_seconds', 'pace_yaml2yace_wall_seconds')
+        record['fit'] = {key: metrics.get(key) for key in (*keys, 'pace_activeset_wall_seconds', 'iterations')}
+    return record
+
+
+def _call_label(node) -> str | None:
+    caller = node.base.links.get_incoming(link_type=_call_types()).all()
+    return caller[0].link_label if caller else None
+
+
+def _call_types():
+    from aiida.common.links import LinkType
+
+    return (LinkType.CALL_CALC, LinkType.CALL_WORK)
+
+
+def collect(node) -> dict[str, Any]:
+    """The loop's direct children (phase, times), every CalcJob below it and the pw.x wrappers."""
     from aiida import orm
 
-    calcjobs, functions = [], []
-    for child in node.called_descendants:
-        if isinstance(child, orm.CalcJobNode):
-            path = Path(child.outputs.remote_folder.get_remote_path()) if 'remote_folder' in child.outputs else None
-            try:
-                start = float((path / STAMP_START).read_text())
-                end = float((path / STAMP_END).read_text())
-            except (OSError, ValueError, TypeError):
-                print(f'  no timestamps for {child.process_label}<{child.pk}>; counted from node times')
-                start, end = child.ctime.timestamp(), child.mtime.timestamp()
-            own = None
-            if child.process_type.endswith('quantumespresso.pw') and 'output_parameters' in child.outputs:
-                own = child.outputs.output_parameters.get('wall_time_seconds')
-            calcjobs.append(
+    children = []
+    for link in node.base.links.get_outgoing(link_type=_call_types()).all():
+        child = link.node
+        children.append(
+            {
+                'label': link.link_label,
+                'phase': idle_time.phase_of(link.link_label),
+                'kind': child.process_label,
+                'calcfunction': isinstance(child, orm.CalcFunctionNode),
+                'start': child.ctime.timestamp(),
+                'end': child.mtime.timestamp(),
+            }
+        )
+    jobs = [calcjob_record(n) for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
+    wrappers = []
+    for base in node.called_descendants:
+        if base.process_label != 'PwBaseWorkChain':
+            continue
+        calcs = sorted((c for c in base.called if isinstance(c, orm.CalcJobNode)), key=lambda c: c.ctime)
+        if calcs:
+            wrappers.append(
                 {
-                    'pk': child.pk,
-                    'code': child.process_label,
-                    'start': start,
-                    'end': end,
-                    'seconds': end - start,
-                    'code_reported_seconds': own,
-                    'start_delay': start - child.ctime.timestamp(),
-                    'end_delay': child.mtime.timestamp() - end,
-                    'node_seconds': (child.mtime - child.ctime).total_seconds(),
+                    'pk': base.pk,
+                    'before_first_pw': (calcs[0].ctime - base.ctime).total_seconds(),
+                    'after_last_pw': (base.mtime - calcs[-1].mtime).total_seconds(),
+                    'pw_runs': len(calcs),
                 }
             )
-        elif isinstance(child, orm.CalcFunctionNode):
-            functions.append(
+    return {'children': children, 'jobs': jobs, 'pw_wrappers': wrappers}
+
+
+def analyse(data: dict[str, Any], lo: float, hi: float, ncores: int) -> dict[str, Any]:
+    """Idle fraction in all and per phase, DFT utilisation, per-code step costs, pacemaker start-up share."""
+    jobs = [(j['start'], j['end']) for j in data['jobs'] if j['start'] is not None and j['end'] is not None]
+    children = [(c['phase'], c['start'], c['end']) for c in data['children']]
+    phases = idle_time.phase_table(children, jobs, lo, hi, ncores)
+    for phase, entry in phases.items():
+        entry['calcfunction_seconds'] = sum(
+            c['end'] - c['start'] for c in data['children'] if c['calcfunction'] and c['phase'] == phase
+        )
+    dft = []
+    for child in data['children']:
+        if child['label'].startswith('label_gen'):
+            gen = child['label'][len('label_gen') :]
+            pw = [j for j in data['jobs'] if j['code'] == 'PwCalculation' and j['start'] is not None]
+            mine = [(j['start'], j['end']) for j in pw if child['start'] <= j['start'] <= child['end']]
+            last_start = max((s for s, _ in mine), default=child['start'])
+            dft.append(
                 {
-                    'pk': child.pk,
-                    'name': child.process_label,
-                    'start': child.ctime.timestamp(),
-                    'end': child.mtime.timestamp(),
-                    'seconds': (child.mtime - child.ctime).total_seconds(),
+                    'generation': gen,
+                    'wall': child['end'] - child['start'],
+                    'labels': len(mine),
+                    'utilisation': 1.0 - idle_time.idle_fraction(mine, child['start'], child['end'], ncores),
+                    'first_job_after': min((s for s, _ in mine), default=child['end']) - child['start'],
+                    **idle_time.tail_idle(mine, last_start, child['start'], child['end'], ncores),
                 }
             )
-    return {'calcjobs': calcjobs, 'calcfunctions': functions}
+    dft_wall = sum(d['wall'] for d in dft)
+    dft_busy = sum(d['utilisation'] * d['wall'] * ncores for d in dft)
+    by_code: dict[str, Any] = {}
+    for code in sorted({j['code'] for j in data['jobs']}):
+        mine = [j for j in data['jobs'] if j['code'] == code]
+        entry = {'count': len(mine)}
+        for step in STEPS:
+            entry[step] = idle_time.summarise(j['steps'][step] for j in mine)['mean']
+        entry['aiida_per_job'] = _aiida_cost(mine)
+        cpu = [(j['cpu_seconds'], j['steps']['job_script']) for j in mine if j['cpu_seconds'] is not None]
+        entry['cores_used'] = (
+            sum(c for c, _ in cpu) / sum(s for _, s in cpu) if cpu and sum(s for _, s in cpu) else None
+        )
+        by_code[code] = entry
+    every = {step: idle_time.summarise(j['steps'][step] for j in data['jobs'])['mean'] for step in STEPS}
+    every['aiida_per_job'] = _aiida_cost(data['jobs'])
+    fits = []
+    for j in data['jobs']:
+        if 'fit' in j and j['steps']['job_script']:
+            startup = j['fit'].get('startup_seconds')
+            fits.append(
+                {**j['fit'], 'pk': j['pk'], 'label': j['label'], 'job_script_seconds': j['steps']['job_script']}
+            )
+            fits[-1]['startup_share'] = startup / j['steps']['job_script'] if startup is not None else None
+    cpu_total = sum(j['cpu_seconds'] or 0.0 for j in data['jobs'])
+    return {
+        'phases': phases,
+        'dft': dft,
+        'dft_utilisation': dft_busy / (ncores * dft_wall) if dft_wall else None,
+        'by_code': by_code,
+        'all_calcjobs': every,
+        'pw_wrappers': {
+            key: idle_time.summarise(w[key] for w in data['pw_wrappers'])['mean']
+            for key in ('before_first_pw', 'after_last_pw')
+        },
+        'fits': fits,
+        'cpu_idle_fraction': 1.0 - cpu_total / (ncores * (hi - lo)),
+    }
 
 
-def union_seconds(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
-    """Length of the union of ``intervals`` clipped to ``[lo, hi]``."""
-    total, current_start, current_end = 0.0, None, None
-    for start, end in sorted((max(lo, s), min(hi, e)) for s, e in intervals if e > lo and s < hi):
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                total += current_end - current_start
-            current_start, current_end = start, end
-        else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        total += current_end - current_start
-    return total
-
-
-def idle_gaps(children: dict[str, list[dict[str, Any]]], lo: float, hi: float) -> list[dict[str, Any]]:
-    """The stretches with nothing computing, each named by the child that ended before and the one that began after."""
-    events = [
-        (c['start'], c['end'], c.get('code') or c.get('name')) for c in children['calcjobs'] + children['calcfunctions']
+def _aiida_cost(jobs: list[dict[str, Any]]) -> float | None:
+    """Mean seconds per CalcJob outside its job script (node created -> node finished, minus the script)."""
+    costs = [
+        (j['finished'] - j['created']) - j['steps']['job_script'] for j in jobs if j['steps']['job_script'] is not None
     ]
-    events.sort()
-    gaps, covered, last = [], lo, 'start'
-    for start, end, name in events:
-        if start > covered:
-            gaps.append({'seconds': start - covered, 'after': last, 'before': name})
-        if end > covered:
-            covered, last = end, name
-    if hi > covered:
-        gaps.append({'seconds': hi - covered, 'after': last, 'before': 'end'})
-    return gaps
+    return sum(costs) / len(costs) if costs else None
 
 
-def run_mode(mode: str, config_path: Path = CONFIG) -> dict[str, Any]:
-    """One run of the loop with the settings of ``mode``; returns the measured record."""
-    from aiida.engine import run_get_node
+class LoadSampler(threading.Thread):
+    """The machine's 1-minute load average every 10 s while a run lasts (other users' jobs share the cores)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(10.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> dict[str, float | None]:
+        self._done.set()
+        self.join()
+        values = self.samples or [os.getloadavg()[0]]
+        return {'mean': sum(values) / len(values), 'max': max(values)}
+
+
+def run_pool(pool: str, config_path: Path, codes: dict[str, Any]) -> dict[str, Any]:
+    """One run of the loop with the rolling or the batch labelling; its measured record."""
+    from aiida.engine import WorkChain, run_get_node
     from aiida.manage import get_manager
+    from aiida.manage.caching import disable_caching
 
+    from aiida_mlip_autopipe.common.rolling import RollingPoolMixin
     from aiida_mlip_autopipe.config import load_config
     from aiida_mlip_autopipe.loop.workchain import ActiveLearningWorkChain
 
-    poll, safe, runner_poll = MODES[mode]
-    codes = setup_computer(mode)
     manager = get_manager()
-    manager.set_runner(manager.create_runner(poll_interval=runner_poll))
+    manager.set_runner(manager.create_runner(poll_interval=RUNNER_POLL))
     builder = ActiveLearningWorkChain.get_builder_from_protocol(load_config(config_path), codes=codes, protocol='fast')
-    builder.metadata.label = f'overhead {mode}'
-    print(f'\n[{mode}] job poll {poll} s, safe interval {safe} s, runner poll {runner_poll} s: running ...', flush=True)
-    started = time.time()
-    _, node = run_get_node(builder)
-    ended = time.time()
-    wall = ended - started
-    children = _intervals(node, started, ended)
-    jobs, functions = children['calcjobs'], children['calcfunctions']
-    busy_jobs = union_seconds([(j['start'], j['end']) for j in jobs], started, ended)
-    busy = union_seconds([(c['start'], c['end']) for c in jobs + functions], started, ended)
+    builder.clean_workdir = False  # the job scripts' stamps live in the remote folders
+    builder.metadata.label = f'overhead {pool}'
+    rolling = RollingPoolMixin.__dict__['_on_awaitable_finished']
+    if pool == 'batch':
+        RollingPoolMixin._on_awaitable_finished = WorkChain._on_awaitable_finished
+    print(f'\n[{pool}] {config_path.name}: running ...', flush=True)
+    load = LoadSampler()
+    load.start()
+    try:
+        with disable_caching():
+            started = time.time()
+            _, node = run_get_node(builder)
+            ended = time.time()
+    finally:
+        RollingPoolMixin._on_awaitable_finished = rolling
+        load_average = load.stop()
+    ncores = os.cpu_count() or 1
+    data = collect(node)
     record = {
-        'mode': mode,
-        'settings': {'minimum_job_poll_interval': poll, 'safe_interval': safe, 'runner_poll_interval': runner_poll},
+        'pool': pool,
         'pk': node.pk,
         'exit_status': node.exit_status,
-        'wall_seconds': wall,
-        'calcjobs': len(jobs),
-        'calcjob_seconds_sum': sum(j['seconds'] for j in jobs),
-        'calcfunction_seconds_sum': sum(c['seconds'] for c in functions),
-        'busy_seconds_calcjobs': busy_jobs,
-        'busy_seconds': busy,
-        'overhead_seconds': wall - busy,
-        'overhead_fraction': (wall - busy) / wall,
-        'start_delay_median': statistics.median(j['start_delay'] for j in jobs) if jobs else None,
-        'end_delay_median': statistics.median(j['end_delay'] for j in jobs) if jobs else None,
-        'by_code': {},
-        'children': children,
+        'exit_message': node.exit_message,
+        'started': started,
+        'wall_seconds': ended - started,
+        'ncores': ncores,
+        'load_average_1min': load_average,
+        **analyse(data, started, ended, ncores),
+        'data': data,
     }
-    by_pair: dict[str, float] = {}
-    for gap in idle_gaps(children, started, ended):
-        key = f'{gap["after"]} -> {gap["before"]}'
-        by_pair[key] = by_pair.get(key, 0.0) + gap['seconds']
-    record['idle_by_transition'] = dict(sorted(by_pair.items(), key=lambda item: -item[1]))
-    for code in sorted({j['code'] for j in jobs}):
-        mine = [j for j in jobs if j['code'] == code]
-        reported = [j['code_reported_seconds'] for j in mine if j['code_reported_seconds'] is not None]
-        record['by_code'][code] = {
-            'count': len(mine),
-            'code_seconds': sum(j['seconds'] for j in mine),
-            'node_seconds': sum(j['node_seconds'] for j in mine),
-            'code_reported_seconds': sum(reported) if reported else None,
-        }
     print(
-        f'[{mode}] ActiveLearningWorkChain<{node.pk}> [{node.exit_status}] wall {wall:.1f} s; children computed '
-        f'{busy:.1f} s of it ({busy_jobs:.1f} s in CalcJobs) -> overhead {wall - busy:.1f} s = '
-        f'{100 * (wall - busy) / wall:.1f} %',
+        f'[{pool}] ActiveLearningWorkChain<{node.pk}> [{node.exit_status}] wall {ended - started:.1f} s, '
+        f'{len(data["jobs"])} CalcJobs, idle {100 * record["phases"]["all"]["idle_fraction"]:.1f} %',
         flush=True,
     )
     return record
 
 
-def print_table(records: list[dict[str, Any]]) -> None:
-    """The comparison of the modes, and where each mode's time went."""
-    print(
-        '\nmode            job poll  runner poll   wall (s)  busy (s)  overhead (s)  overhead   CalcJob start/end '
-        'delay median (s)'
+def _pct(value: float | None) -> str:
+    return '-' if value is None else f'{100 * value:5.1f} %'
+
+
+def _s(value: float | None) -> str:
+    return '-' if value is None else f'{value:6.2f}'
+
+
+def print_report(records: list[dict[str, Any]]) -> None:
+    """Idle fraction per phase side by side, then DFT utilisation, CalcJob steps and fits per pool."""
+    names = sorted(
+        {p for r in records for p in r['phases'] if p != 'all'},
+        key=lambda p: -records[0]['phases'].get(p, {}).get('wall', 0),
     )
-    for r in records:
-        s = r['settings']
-        print(
-            f'{r["mode"]:15s} {s["minimum_job_poll_interval"]:7.1f}s {s["runner_poll_interval"]:10.1f}s '
-            f'{r["wall_seconds"]:10.1f} {r["busy_seconds"]:9.1f} {r["overhead_seconds"]:13.1f} '
-            f'{100 * r["overhead_fraction"]:8.1f} %   {r["start_delay_median"]:.2f} / {r["end_delay_median"]:.2f}'
-        )
-    base = records[0]
-    for r in records[1:]:
-        print(
-            f'{r["mode"]} vs {base["mode"]}: wall x{r["wall_seconds"] / base["wall_seconds"]:.2f}, overhead '
-            f'x{r["overhead_seconds"] / max(1e-9, base["overhead_seconds"]):.2f}'
-        )
+    head = ''.join(f' | {r["pool"]:>7s} wall   idle' for r in records)
+    print(
+        f'\nidle fraction of {records[0]["ncores"]} cores (a job script = one core computing)\nphase           {head}'
+    )
+    for phase in [*names, 'all']:
+        cells = ''
+        for r in records:
+            entry = r['phases'].get(phase)
+            cells += f' | {entry["wall"]:9.1f} s {_pct(entry["idle_fraction"])}' if entry else ' |' + ' ' * 20
+        print(f'{phase:16s}{cells}')
     for r in records:
         print(
-            f'\n[{r["mode"]}] {r["calcjobs"]} CalcJobs, summed code time {r["calcjob_seconds_sum"]:.1f} s; '
-            f'calcfunctions {r["calcfunction_seconds_sum"]:.1f} s'
+            f'\n[{r["pool"]}] PK {r["pk"]} [{r["exit_status"]}]: wall {r["wall_seconds"]:.1f} s; idle '
+            f'{_pct(r["phases"]["all"]["idle_fraction"])} (by CPU time of the jobs: {_pct(r["cpu_idle_fraction"])}); '
+            f'DFT utilisation {_pct(r["dft_utilisation"])}; load average {r["load_average_1min"]["mean"]:.1f} '
+            f'(max {r["load_average_1min"]["max"]:.1f}) on {r["ncores"]} cores'
         )
-        top = list(r.get('idle_by_transition', {}).items())[:6]
-        print(
-            '  idle time by transition (child that ended -> next to start): '
-            + '; '.join(f'{k} {v:.1f} s' for k, v in top)
-        )
-        for code, c in r['by_code'].items():
-            reported = (
-                ''
-                if c['code_reported_seconds'] is None
-                else f', the code itself reported {c["code_reported_seconds"]:.1f} s'
+        for d in r['dft']:
+            print(
+                f'  label_gen{d["generation"]}: {d["labels"]} labels, {d["wall"]:.1f} s, utilisation '
+                f'{_pct(d["utilisation"])}; idle core-s {d["before_last_start"]:.1f} while labels waited to start, '
+                f'{d["tail"]:.1f} in the tail after the last start; first pw.x after {d["first_job_after"]:.1f} s'
+            )
+        print('  CalcJob steps, mean s: ' + ' / '.join(STEPS) + ' | outside the script | cores used by the script')
+        for code, c in [
+            *r['by_code'].items(),
+            ('all CalcJobs', {**r['all_calcjobs'], 'count': '', 'cores_used': None}),
+        ]:
+            steps = ' '.join(_s(c[s]) for s in STEPS)
+            print(f'  {code:24s} {c["count"]!s:>3s} {steps} | {_s(c["aiida_per_job"])} | {_s(c.get("cores_used"))}')
+        w = r['pw_wrappers']
+        print(f'  PwBaseWorkChain around pw.x: {_s(w["before_first_pw"])} s before, {_s(w["after_last_pw"])} s after')
+        for f in r['fits']:
+            iterating = (
+                f['pacemaker_wall_seconds'] - f['startup_seconds']
+                if f['pacemaker_wall_seconds'] is not None and f['startup_seconds'] is not None
+                else None
             )
             print(
-                f'  {code:22s} x{c["count"]:2d}: job script {c["code_seconds"]:6.1f} s, CalcJob node '
-                f'{c["node_seconds"]:6.1f} s{reported}'
+                f'  fit {f["label"]}: job script {f["job_script_seconds"]:.1f} s = start-up to the first loss '
+                f'{_s(f["startup_seconds"])} s ({_pct(f["startup_share"])}) + {_s(iterating)} s of '
+                f'{f["iterations"]} iterations to the end of pacemaker + yaml2yace '
+                f'{_s(f["pace_yaml2yace_wall_seconds"])} s + activeset {_s(f["pace_activeset_wall_seconds"])} s '
+                f'(pacemaker says "Fitting took" '
+                f'{_s(f["fit_seconds"])} s, graph building included)'
             )
+
+
+def plot(records: list[dict[str, Any]], path: Path) -> None:
+    """Running job scripts over time, one panel per pool, phases shaded."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    phases = sorted({c['phase'] for r in records for c in r['data']['children']})
+    colours = dict(zip(phases, plt.cm.tab20.colors, strict=False))
+    fig, axes = plt.subplots(len(records), 1, figsize=(12, 2.6 * len(records)), sharex=True, squeeze=False)
+    for ax, r in zip(axes[:, 0], records, strict=True):
+        t0 = r['started']
+        for c in r['data']['children']:
+            ax.axvspan(c['start'] - t0, c['end'] - t0, color=colours[c['phase']], alpha=0.25, lw=0)
+        edges = sorted(
+            [(j['start'] - t0, 1) for j in r['data']['jobs'] if j['start']]
+            + [(j['end'] - t0, -1) for j in r['data']['jobs'] if j['end']]
+        )
+        xs, ys, running = [0.0], [0], 0
+        for x, step in edges:
+            xs.append(x)
+            ys.append(running)
+            running += step
+            xs.append(x)
+            ys.append(running)
+        ax.plot(xs, [min(y, r['ncores']) for y in ys], color='k', lw=0.8)
+        ax.axhline(r['ncores'], color='grey', ls=':', lw=0.8)
+        ax.set_ylabel('cores computing')
+        ax.set_title(
+            f'{r["pool"]}: idle {100 * r["phases"]["all"]["idle_fraction"]:.1f} % of {r["wall_seconds"]:.0f} s',
+            fontsize=9,
+        )
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[p], alpha=0.4) for p in phases]
+    fig.legend(handles, phases, fontsize=7, ncol=min(8, len(phases)), loc='lower center', frameon=False)
+    axes[-1, 0].set_xlabel('seconds since the run started')
+    fig.tight_layout(rect=(0, 0.08 if len(records) == 1 else 0.05, 1, 1))
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--modes', nargs='+', choices=list(MODES), default=list(MODES))
-    parser.add_argument('--config', type=Path, default=CONFIG, help='run configuration (default: si_overhead.yaml)')
+    parser.add_argument('--pools', nargs='+', choices=('rolling', 'batch'), default=['rolling', 'batch'])
+    parser.add_argument('--config', type=Path, default=None, help='run configuration (default: the demo config)')
+    parser.add_argument('--quick', action='store_true', help=f'use {QUICK.relative_to(ROOT)} (two small generations)')
     args = parser.parse_args()
-    os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT', '1')
-    os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1')
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    config = args.config or (QUICK if args.quick else DEMO)
+    for key, value in (
+        ('OMPI_ALLOW_RUN_AS_ROOT', '1'),
+        ('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1'),
+        ('TF_CPP_MIN_LOG_LEVEL', '2'),
+    ):
+        os.environ.setdefault(key, value)
     from aiida import load_profile
-    from aiida.manage.configuration import get_config_option
 
-    load_profile()
-    daemon = {
-        key: get_config_option(key)
-        for key in ('daemon.default_workers', 'daemon.worker_process_slots', 'daemon.timeout', 'runner.poll.interval')
-    }
-    print(f'profile settings (for reference; this benchmark runs in-process): {daemon}')
-    records = [run_mode(mode, args.config) for mode in args.modes]
-    print_table(records)
+    profile = load_profile()
+    codes = setup_codes()
+    started_daemon = ensure_broker(profile)
+    try:
+        records = [run_pool(pool, config, codes) for pool in args.pools]
+    finally:
+        if started_daemon:
+            started_daemon.stop_daemon(wait=True, timeout=120)
+    print_report(records)
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    path = OUTPUT / f'overhead_{args.config.stem}.json'
+    stem = f'overhead_{config.stem}' if config != DEMO else 'overhead_demo'
     meta = {
         'date': time.strftime('%Y-%m-%d %H:%M'),
+        'commit': _commit(),
         'cpus': os.cpu_count(),
         'platform': platform.platform(),
         'load_after': os.getloadavg(),
-        'profile_settings': daemon,
-        'config': str(args.config),
+        'config': str(config),
+        'job_poll_interval': JOB_POLL,
+        'runner_poll_interval': RUNNER_POLL,
     }
-    path.write_text(json.dumps({'meta': meta, 'records': records}, indent=1, default=str))
-    print(f'\nwrote {path}')
+    (OUTPUT / f'{stem}.json').write_text(json.dumps({'meta': meta, 'records': records}, indent=1, default=str))
+    plot(records, OUTPUT / f'{stem}.png')
+    print(f'\nwrote {OUTPUT / stem}.json and .png')
+
+
+def ensure_broker(profile):
+    """Start the daemon of a ZeroMQ (``verdi presto``) profile if it is not running; return its client if started.
+
+    Its broker lives in the daemon. An in-process run needs it for the state-change broadcasts
+    that wake a work chain when a child ends, as in the daemon; without a broker the parent
+    would find out only by polling every ``runner.poll.interval``.
+    """
+    from aiida.brokers.zeromq import ZeromqBroker
+    from aiida.engine.daemon.client import get_daemon_client
+
+    if profile.process_control_backend != 'core.zeromq':
+        return None
+    client = get_daemon_client(profile.name)
+    if client.is_daemon_running:
+        return None
+    client.start_daemon(number_workers=1)
+    broker = ZeromqBroker(profile)
+    deadline = time.time() + 120
+    while not broker.check_service_reachable():
+        if time.time() > deadline:
+            raise RuntimeError('the ZeroMQ broker of the daemon did not come up within 120 s')
+        time.sleep(0.5)
+    print(f'started the daemon of profile {profile.name} for its broker (the run itself is in this process)')
+    return client
+
+
+def _commit() -> str | None:
+    try:
+        head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(['git', 'status', '--porcelain'], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get('MLIP_BENCH_COMMIT')
+    return head.stdout.strip() + (' (with uncommitted changes)' if dirty.stdout.strip() else '')
 
 
 if __name__ == '__main__':
