@@ -80,7 +80,8 @@ def busy_core_seconds(jobs: Iterable[tuple[float, float]], lo: float, hi: float,
     >>> busy_core_seconds([(0, 4), (1, 3), (2, 5)], 0, 5, 2)  # three jobs on two cores: capped at 2
     8.0
     """
-    events = sorted([(s, 1) for s, _ in _clip(jobs, lo, hi)] + [(e, -1) for _, e in _clip(jobs, lo, hi)])
+    clipped = _clip(jobs, lo, hi)
+    events = sorted([(s, 1) for s, _ in clipped] + [(e, -1) for _, e in clipped])
     total, running, last = 0.0, 0, lo
     for when, step in events:
         total += min(ncores, running) * (when - last)

@@ -203,10 +203,10 @@ def analyse(data: dict[str, Any], lo: float, hi: float, ncores: int) -> dict[str
             c['end'] - c['start'] for c in data['children'] if c['calcfunction'] and c['phase'] == phase
         )
     dft = []
+    pw = [j for j in data['jobs'] if j['code'] == 'PwCalculation' and j['start'] is not None]
     for child in data['children']:
         if child['label'].startswith('label_gen'):
             gen = child['label'][len('label_gen') :]
-            pw = [j for j in data['jobs'] if j['code'] == 'PwCalculation' and j['start'] is not None]
             mine = [(j['start'], j['end']) for j in pw if child['start'] <= j['start'] <= child['end']]
             last_start = max((s for s, _ in mine), default=child['start'])
             dft.append(

@@ -217,8 +217,8 @@ _PHASE_KINDS = {
     'md': 'job',
     'extraction': 'job',
 }
-#: Always shown (a dash when a generation skipped it); the others only when some generation ran them.
-_PHASES = ('generation', 'screening', 'selection', 'dft', 'merge', 'training', 'md_setup', 'md', 'extraction')
+#: Shown only when some generation ran them; the other phases always (a dash where a generation skipped one).
+_OPTIONAL_PHASES = frozenset({'pool_scoring', 'evaluation', 'calibration'})
 
 
 # issue 9 (end-to-end timings): totals, the run's wall time, validation and the report itself.
@@ -249,7 +249,7 @@ def phase_time_lines(run: RunData, report_seconds: float | None = None) -> list[
     ``md`` sums the MD runs, which run concurrently, so the phases can add up to more than the wall time.
     """
     seen = {p for h in run.history for p in h.get('timings', {})}
-    phases = [p for p in _PHASE_KINDS if p in _PHASES or p in seen]
+    phases = [p for p in _PHASE_KINDS if p not in _OPTIONAL_PHASES or p in seen]
     lines = [
         '## Phase times (s) per generation',
         '',
