@@ -170,9 +170,19 @@ def interrupt_daemon(
     if mode not in KILL_MODES:
         raise ValueError(f'mode {mode!r} is not one of {KILL_MODES}')
     interim: list[int] = []
-    killed = worker_pids(client)
-    if not killed:
-        raise RuntimeError('the daemon has no workers to kill')
+    killed: list[int] = []
+
+    def listed() -> bool:
+        # circus answers with no workers for a moment while it respawns one or is busy (seen once in
+        # CI, mid-run, with the loop's jobs going on): ask again rather than give up on the test.
+        nonlocal killed
+        killed = _safe_worker_pids(client)
+        return bool(killed)
+
+    try:
+        wait_for(listed, timeout, 'the daemon to list its workers', interval=0.5)
+    except TimeoutError as exc:
+        raise RuntimeError('the daemon has no workers to kill') from exc
     arbiter = client.get_daemon_pid() if mode == 'daemon' else None
     if arbiter is not None:
         # The whole daemon dies as in a crash of the machine it runs on: the circus arbiter first, so
