@@ -285,10 +285,14 @@ def final_basis_size(cfg: Any, training_set: orm.Data) -> int:
     """Basis functions per element of the final refit: ``loop.final_fit.functions_per_element``, or sized to the data.
 
     ``'auto'``: one function per 8 labelled atoms of the rarest element, in steps of 8, at least
-    the per-generation basis and at most ``max_functions_per_element``. A basis too small for
+    ``min_functions_per_element`` and at most ``max_functions_per_element``. A basis too small for
     the data cannot fit it (16 functions failed every label set of 24 Si cells: bulk modulus
-    +20 % to +160 %); one too large for it overfits.
+    +20 % to +160 %, 32 gave +4 %); one too large for it overfits, and one larger than the
+    training atoms of an element leaves ``pace_activeset`` without a basis, so the data caps the
+    floor. Never below the per-generation basis, which the loop has already fitted.
     """
+    from aiida_mlip_autopipe.training.input import ACTIVE_SET_MARGIN
+
     final = cfg.loop.final_fit
     if final.functions_per_element != 'auto':
         return int(final.functions_per_element)
@@ -298,7 +302,9 @@ def final_basis_size(cfg: Any, training_set: orm.Data) -> int:
             counts[symbol] = counts.get(symbol, 0) + 1
     rarest = min(counts.values()) if counts else 0
     sized = 8 * max(1, rarest // 64)
-    return int(min(final.max_functions_per_element, max(cfg.training.functions_per_element, sized)))
+    held = 8 * int(ACTIVE_SET_MARGIN * (1.0 - cfg.training.test_fraction) * rarest // 8)
+    wanted = min(final.max_functions_per_element, max(final.min_functions_per_element, sized), held)
+    return int(max(cfg.training.functions_per_element, wanted))
 
 
 def final_fit_inputs(
@@ -314,6 +320,8 @@ def final_fit_inputs(
             'warm_start': False,
         }
     )
+    if cfg.loop.final_fit.kappa is not None:
+        settings.update({'energy_weight': 1.0 - cfg.loop.final_fit.kappa, 'force_weight': cfg.loop.final_fit.kappa})
     return {
         'code': code,
         'training_set': training_set,

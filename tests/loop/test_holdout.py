@@ -100,7 +100,15 @@ def test_the_final_basis_is_sized_to_the_data(aiida_profile):
         atoms.calc = SinglePointCalculator(atoms, energy=-10.0, forces=[[0, 0, 0]] * 8)
         frames.append(atoms)
     assert final_basis_size(config, TrainingSetData.from_frames(frames)) == 32
-    assert final_basis_size(config, TrainingSetData.from_frames(frames[:4])) == 16  # never below the loop's basis
+    # 32 atoms cannot hold 32 functions in the active set: the data caps the floor, never below the loop's basis.
+    assert final_basis_size(config, TrainingSetData.from_frames(frames[:4])) == 16
+    assert final_basis_size(config, TrainingSetData.from_frames(frames[:8])) == 32  # 64 atoms: the floor of 32
+    config.loop.final_fit.min_functions_per_element = 8
+    assert final_basis_size(config, TrainingSetData.from_frames(frames[:8])) == 16  # one per 8 atoms, >= the loop's
+    config.loop.final_fit.min_functions_per_element = 32
+    many = frames * 4  # 1024 atoms: one function per 8 -> 128, capped at max_functions_per_element
+    assert final_basis_size(config, TrainingSetData.from_frames(many)) == 64
+    config.loop.final_fit.min_functions_per_element = 8
     config.loop.final_fit.max_functions_per_element = 24
     assert final_basis_size(config, TrainingSetData.from_frames(frames)) == 24
     config.loop.final_fit.functions_per_element = 40

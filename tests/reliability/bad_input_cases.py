@@ -507,6 +507,22 @@ ISSUE_14_CASES: list[tuple[str, str, str, str, str, Any]] = [
         '0.1',
         cfg(**{'exploration.volume_strains': [0.0, 0.3]}),
     ),
+    (
+        'final-fit-basis-bounds-crossed',
+        'typed field',
+        'loop.final_fit',
+        'min_functions_per_element (128) is above max_functions_per_element (64)',
+        'lower the first or raise the second',
+        cfg(**{'loop.final_fit.min_functions_per_element': 128}),
+    ),
+    (
+        'final-fit-kappa-one',
+        'typed field',
+        'loop.final_fit.kappa',
+        'less than 1',
+        'should be less than 1',
+        cfg(**{'loop.final_fit.kappa': 1.0}),
+    ),
     # The benchmark oracle: only through its own section.
     (
         'oracle-old-place',
