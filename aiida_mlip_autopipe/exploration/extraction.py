@@ -35,7 +35,8 @@ every periodic image of the frame's atoms that falls inside it. Why this box:
   atoms; atom pairs across it closer than ``min_distance_factor`` × the sum of covalent
   radii are resolved by removing the atom farther from the centres, so DFT never sees
   overlapping atoms. Pairs that do not cross the seam are the frame's own and are never
-  touched, however short (an uncertain environment may well be compressed).
+  touched, however short (an uncertain environment may well be compressed). The seam's
+  rules live in :mod:`~aiida_mlip_autopipe.exploration.seam`, shared with slab windows.
 
 Slabs and clusters (a vacuum gap of at least ``core_radius`` along the normal, or along every
 direction) are cut by :mod:`~aiida_mlip_autopipe.exploration.isolated` instead: no periodic image
@@ -59,6 +60,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from aiida_mlip_autopipe.exploration.seam import seam_distance_of, seam_lengths, trim_seam
 
 __all__ = (
     'Environment',
@@ -125,19 +128,30 @@ class Environment:
     step: int | None = None
     fingerprint: np.ndarray | None = field(default=None, repr=False)
 
+    @classmethod
+    def whole_frame(
+        cls, atoms: Any, gamma: np.ndarray, centres: list[int], frame_index: int, source: str, step: int | None
+    ) -> Environment:
+        """A frame kept whole (bulk, slab or cluster): every atom has its exact environment, so every atom is core."""
+        n = len(atoms)
+        return cls(
+            atoms=atoms,
+            mode='whole-frame',
+            frame_index=frame_index,
+            centre_indices=centres,
+            centre_gamma=[float(gamma[c]) for c in centres],
+            source_indices=np.arange(n),
+            core_mask=np.ones(n, dtype=bool),
+            force_weights=np.ones(n),
+            centres_in_box=list(centres),
+            source=source,
+            step=step,
+        )
+
     @property
     def max_gamma(self) -> float:
         """Largest gamma among the centres."""
         return max(self.centre_gamma) if self.centre_gamma else 0.0
-
-
-def neighbor_list(quantities: str, atoms: Any, cutoff: float) -> tuple[np.ndarray, ...]:
-    """ASE's ``neighbor_list`` interface, computed by matscipy when installed (about 30× faster)."""
-    try:
-        from matscipy.neighbours import neighbour_list
-    except ImportError:  # pragma: no cover - matscipy comes with python-ace
-        from ase.neighborlist import neighbor_list as neighbour_list
-    return neighbour_list(quantities, atoms, cutoff)
 
 
 def _mic_vectors(atoms: Any, origin: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -204,7 +218,6 @@ def cut_environment(
     ``removed_at_seam``, ``lengths`` and ``seam_min_distance``.
     """
     from ase import Atoms
-    from ase.data import covalent_radii
 
     centres = list(centres)
     reach = core_radius + buffer
@@ -242,40 +255,13 @@ def cut_environment(
         order = np.argsort(index, kind='stable')
         return local_all[inside][order], index[order]
 
-    def seam_quality(lengths: np.ndarray, axis: int, cutoff: float) -> float:
-        """Lower is better: density mismatch plus the shortfall of the seam distance."""
-        filled = fill(lengths)
-        if filled is None:
-            return np.inf
-        box = Atoms(symbols=list(symbols_all[filled[1]]), positions=filled[0], cell=np.diag(lengths), pbc=True)
-        _, _, d, shift = neighbor_list('ijdS', box, cutoff)
-        across = shift[:, axis] != 0
-        shortest = float(d[across].min()) if np.any(across) else cutoff
-        density = len(box) / box.get_volume()
-        return abs(density / frame_density - 1.0) + max(0.0, cutoff - shortest) / cutoff
-
     own_image = 'the box would meet its own image'
     if fill(minimum) is None:
         if why is not None:
             why.append(own_image)
         return None
     # The seam should look like the frame: its density and its nearest-neighbour distance.
-    frame_density = len(atoms) / atoms.get_volume()
-    i_nn, d_nn = neighbor_list('id', atoms, 4.0 * covalent_radii[atoms.numbers].max())
-    nearest_of = np.full(len(atoms), np.inf)
-    np.minimum.at(nearest_of, i_nn, d_nn)
-    finite = nearest_of[np.isfinite(nearest_of)]
-    target = 0.9 * float(np.median(finite)) if finite.size else 0.0
-    lengths = minimum.copy()
-    if target > 0 and max_extension > 0:
-        for axis in range(3):
-            scores = []
-            for extra in np.arange(0.0, max_extension + 1e-9, 0.1):
-                trial = lengths.copy()
-                trial[axis] = minimum[axis] + extra
-                scores.append((seam_quality(trial, axis, target), extra))
-            best = min(scores, key=lambda item: (round(item[0], 6), item[1]))
-            lengths[axis] = minimum[axis] + best[1]
+    lengths = seam_lengths(atoms, minimum, max_extension, fill, symbols_all)
     filled = fill(lengths)
     if filled is None:
         if why is not None:
@@ -295,44 +281,8 @@ def cut_environment(
         centres_in_box.append(int(hits[0]))
 
     box = Atoms(symbols=list(symbols_all[atom_index]), positions=positions, cell=np.diag(lengths), pbc=True)
-    keep = np.ones(len(box), dtype=bool)
-    removed = 0
-    radii = covalent_radii[box.numbers]
-    cutoff = 2 * radii.max() * min_distance_factor
-    while True:
-        current = np.nonzero(keep)[0]
-        i, j, d, shift = neighbor_list('ijdS', box[current], cutoff)
-        across = np.any(shift != 0, axis=1)
-        limit = min_distance_factor * (radii[current][i] + radii[current][j])
-        bad = np.nonzero(across & (d < limit))[0]
-        if len(bad) == 0:
-            break
-        worst = bad[np.argmin(d[bad])]
-        a, b = current[i[worst]], current[j[worst]]
-        victim = a if nearest[a] >= nearest[b] else b
-        if core[victim]:
-            raise RuntimeError('a core atom lies on the seam of its box; this is a bug')
-        keep[victim] = False
-        removed += 1
-    index_map = -np.ones(len(box), dtype=int)
-    index_map[keep] = np.arange(int(keep.sum()))
-    final = box[np.nonzero(keep)[0]]
-    return {
-        'atoms': final,
-        'source_indices': atom_index[keep],
-        'core_mask': core[keep],
-        'centres_in_box': [int(index_map[c]) for c in centres_in_box],
-        'removed_at_seam': removed,
-        'lengths': lengths,
-        'seam_min_distance': seam_distance_of(final),
-    }
-
-
-def seam_distance_of(box: Any, cutoff: float = 6.0) -> float | None:
-    """Shortest distance between two atoms whose bond crosses the box boundary (None if none within cutoff)."""
-    _, _, d, shift = neighbor_list('ijdS', box, cutoff)
-    across = np.any(shift != 0, axis=1)
-    return float(d[across].min()) if np.any(across) else None
+    cut = trim_seam(box, atom_index, nearest, core, centres_in_box, min_distance_factor)
+    return {**cut, 'lengths': lengths, 'seam_min_distance': seam_distance_of(cut['atoms'])}
 
 
 def environments_from_frame(
@@ -367,19 +317,7 @@ def environments_from_frame(
             ]
         frame = atoms.copy()
         frame.wrap()
-        env = Environment(
-            atoms=frame,
-            mode='whole-frame',
-            frame_index=frame_index,
-            centre_indices=centres,
-            centre_gamma=[float(gamma[c]) for c in centres],
-            source_indices=np.arange(n),
-            core_mask=np.ones(n, dtype=bool),
-            force_weights=np.ones(n),
-            centres_in_box=list(centres),
-            source=source,
-            step=step,
-        )
+        env = Environment.whole_frame(frame, gamma, centres, frame_index, source, step)
         return [env], [{'source': source, 'frame': frame_index, 'decision': f'whole frame ({reason})', 'atoms': n}]
 
     if len(atoms) <= settings.max_atoms:

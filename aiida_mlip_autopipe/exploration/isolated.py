@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from aiida_mlip_autopipe.exploration.extraction import Environment, ExtractionSettings, cluster_centres, neighbor_list
+from aiida_mlip_autopipe.exploration.extraction import Environment, ExtractionSettings, cluster_centres
+from aiida_mlip_autopipe.exploration.seam import trim_seam
 
 __all__ = ('cut_cluster', 'cut_slab', 'environments_of_isolated', 'isolated_frame')
 
@@ -104,7 +105,6 @@ def cut_slab(
     (as LAMMPS and the slab builder make it).
     """
     from ase import Atoms
-    from ase.data import covalent_radii
 
     reach = core_radius + buffer
     cell = frame.cell.array
@@ -148,32 +148,7 @@ def cut_slab(
         centres_in_box.append(int(hits[0]))
     core = nearest <= core_radius + 1e-9
     # The in-plane seam: pairs across it closer than the covalent limit lose the atom farther out.
-    keep = np.ones(len(cut), dtype=bool)
-    radii = covalent_radii[cut.numbers]
-    removed = 0
-    while True:
-        current = np.flatnonzero(keep)
-        i, j, d, shift = neighbor_list('ijdS', cut[current], 2 * radii.max() * min_distance_factor)
-        across = np.any(shift != 0, axis=1)
-        bad = np.flatnonzero(across & (d < min_distance_factor * (radii[current][i] + radii[current][j])))
-        if len(bad) == 0:
-            break
-        worst = bad[np.argmin(d[bad])]
-        a, b = current[i[worst]], current[j[worst]]
-        victim = a if nearest[a] >= nearest[b] else b
-        if core[victim]:
-            raise RuntimeError('a core atom lies on the seam of its window; this is a bug')
-        keep[victim] = False
-        removed += 1
-    index_map = -np.ones(len(cut), dtype=int)
-    index_map[keep] = np.arange(int(keep.sum()))
-    return {
-        'atoms': cut[np.flatnonzero(keep)],
-        'source_indices': owner[keep],
-        'core_mask': core[keep],
-        'centres_in_box': [int(index_map[c]) for c in centres_in_box],
-        'removed_at_seam': removed,
-    }
+    return trim_seam(cut, owner, nearest, core, centres_in_box, min_distance_factor, what='window')
 
 
 def environments_of_isolated(
@@ -197,19 +172,7 @@ def environments_of_isolated(
             return [], [line(f'skipped: {n} atoms > max_box_atoms ({reason})')]
         stored = frame.copy()
         stored.pbc = stored.pbc.any()  # a slab is stored as a periodic box, a cluster as not periodic
-        env = Environment(
-            atoms=stored,
-            mode='whole-frame',
-            frame_index=frame_index,
-            centre_indices=centres,
-            centre_gamma=[float(gamma[c]) for c in centres],
-            source_indices=np.arange(n),
-            core_mask=np.ones(n, dtype=bool),
-            force_weights=np.ones(n),
-            centres_in_box=list(centres),
-            source=source,
-            step=step,
-        )
+        env = Environment.whole_frame(stored, gamma, centres, frame_index, source, step)
         return [env], [line(f'whole {kind} ({reason})', atoms=n)]
 
     if n <= settings.max_atoms:
