@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_mlip_autopipe.candidates.builder import apply_operation, large_enough
 from aiida_mlip_autopipe.candidates.config import InterstitialOperation, VacancyOperation
+from aiida_mlip_autopipe.candidates.operations import apply_operation, large_enough
 
 
 @pytest.mark.parametrize('seed', range(5))
