@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -265,18 +265,23 @@ class RattleOperation(Section):
     )
 
 
-class VacancyOperation(Section):
-    """Remove atoms at random."""
-
-    kind: Literal['vacancy'] = 'vacancy'
-    count: int = Field(default=1, ge=1, le=100, description='Vacancies per structure.')
-    min_atoms: int = Field(
+def _min_atoms_field() -> Any:
+    """The ``min_atoms`` field of every defect operation (vacancy, antisite, interstitial): one rule for all three."""
+    return Field(
         default=8,
         ge=2,
         le=10_000,
         description='Atoms a cell must have before the defect is made: a smaller input is repeated until it has '
         'them (slabs in-plane only), so no defect is cut from a 2-atom cell (which left a 1-atom fcc-like cell).',
     )
+
+
+class VacancyOperation(Section):
+    """Remove atoms at random."""
+
+    kind: Literal['vacancy'] = 'vacancy'
+    count: int = Field(default=1, ge=1, le=100, description='Vacancies per structure.')
+    min_atoms: int = _min_atoms_field()
     copies: int = Field(default=1, ge=1, le=1000, description='Defective copies made of each input structure.')
     keep_input: bool = Field(
         default=True, description='Keep the perfect inputs in the pool too (and as parents of the new ones).'
@@ -288,13 +293,7 @@ class AntisiteOperation(Section):
 
     kind: Literal['antisite'] = 'antisite'
     count: int = Field(default=1, ge=1, le=100, description='Swapped pairs per structure.')
-    min_atoms: int = Field(
-        default=8,
-        ge=2,
-        le=10_000,
-        description='Atoms a cell must have before the defect is made: a smaller input is repeated until it has '
-        'them (slabs in-plane only), so no defect is cut from a 2-atom cell (which left a 1-atom fcc-like cell).',
-    )
+    min_atoms: int = _min_atoms_field()
     copies: int = Field(default=1, ge=1, le=1000, description='Copies with swapped pairs made of each input structure.')
     keep_input: bool = Field(
         default=True, description='Keep the unswapped inputs in the pool too (and as parents of the new ones).'
@@ -315,13 +314,7 @@ class InterstitialOperation(Section):
     min_distance: float = Field(
         default=1.6, gt=0.5, le=4.0, description='Minimum distance in Å to every atom, earlier insertions included.'
     )
-    min_atoms: int = Field(
-        default=8,
-        ge=2,
-        le=10_000,
-        description='Atoms a cell must have before the defect is made: a smaller input is repeated until it has '
-        'them (slabs in-plane only), so no defect is cut from a 2-atom cell (which left a 1-atom fcc-like cell).',
-    )
+    min_atoms: int = _min_atoms_field()
     copies: int = Field(default=1, ge=1, le=1000, description='Copies with interstitials made of each input structure.')
     keep_input: bool = Field(
         default=True, description='Keep the unfilled inputs in the pool too (and as parents of the new ones).'
