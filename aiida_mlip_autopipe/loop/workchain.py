@@ -7,8 +7,9 @@ selections, training sets, extracted environments, calibration and validation re
 is made by calcfunctions or by the stage jobs (screening, selection, pool scoring,
 calibration, extraction: CalcJobs on the stages' codes, so no model is ever loaded in the
 daemon worker); the work chain only decides and launches. The steps of one generation are in
-:mod:`~aiida_mlip_autopipe.loop.selecting` and :mod:`~aiida_mlip_autopipe.loop.generation`, what each child is asked in
-:mod:`~aiida_mlip_autopipe.loop.children`, the per-generation bookkeeping in
+:mod:`~aiida_mlip_autopipe.loop.selecting` and :mod:`~aiida_mlip_autopipe.loop.generation`, the final refit and the
+validation after the loop in :mod:`~aiida_mlip_autopipe.loop.refit` and :mod:`~aiida_mlip_autopipe.loop.validating`,
+what each child is asked in :mod:`~aiida_mlip_autopipe.loop.children`, the per-generation bookkeeping in
 :mod:`~aiida_mlip_autopipe.loop.records`, when to stop in :mod:`~aiida_mlip_autopipe.loop.stop_rules`.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, if_, while_
+from aiida.engine import WorkChain, if_, while_
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
@@ -28,21 +29,22 @@ from aiida_mlip_autopipe.common.names import PROGRESS_EXTRA
 from aiida_mlip_autopipe.data.potential import AcePotentialData
 from aiida_mlip_autopipe.data.training_set import TrainingSetData
 from aiida_mlip_autopipe.exploration.base import LammpsBaseWorkChain
-from aiida_mlip_autopipe.exploration.starts import build_md_structures
 from aiida_mlip_autopipe.labelling.workchain import LabellingWorkChain
-from aiida_mlip_autopipe.loop import children, records, stop_rules
+from aiida_mlip_autopipe.loop import records, stop_rules
 from aiida_mlip_autopipe.loop.generation import GenerationSteps
 from aiida_mlip_autopipe.loop.protocol import LABELLING_EXCLUDED, builder_from_protocol, validate_config
 from aiida_mlip_autopipe.loop.refit import FinalFitSteps
-from aiida_mlip_autopipe.loop.restarts import EXPLORATION_EXCLUDED, TRAINING_EXCLUDED, base_inputs
+from aiida_mlip_autopipe.loop.restarts import EXPLORATION_EXCLUDED, TRAINING_EXCLUDED
 from aiida_mlip_autopipe.loop.selecting import SelectionSteps
+from aiida_mlip_autopipe.loop.validating import ValidationSteps
 from aiida_mlip_autopipe.training.base import PacemakerBaseWorkChain
-from aiida_mlip_autopipe.validation.functions import analyse_validation, validation_structures
 
 __all__ = ('ActiveLearningWorkChain',)
 
 
-class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, FinalFitSteps, WorkChain):
+class ActiveLearningWorkChain(
+    ProtocolMixin, SelectionSteps, GenerationSteps, FinalFitSteps, ValidationSteps, WorkChain
+):
     """Build an ACE potential by active learning on DFT labels, from one validated config."""
 
     @classmethod
@@ -302,92 +304,6 @@ class ActiveLearningWorkChain(ProtocolMixin, SelectionSteps, GenerationSteps, Fi
     def should_run_generation(self):
         """Whether no stop rule has fired and no error ended the run."""
         return not self._ended()
-
-    def should_validate(self):
-        """Validate the final potential when the loop ended normally and validation is on."""
-        return self.ctx.exit_code is None and self.ctx.potential is not None and self.cfg.validation.enabled
-
-    def run_validation(self):
-        """Label E–V points, phonon supercells and surface cells with DFT; relax the molecule; run a stability MD."""
-        cfg = self.cfg
-        self._phase('validation')
-        inputs = self._inputs_with_structure(config=self.inputs.config)
-        cells = validation_structures(**inputs, metadata={'call_link_label': 'validation_structures'})
-        self.ctx.validation_cells = cells['cells']
-        self.ctx.validation_molecule = cells.get('molecule')
-        labelling = self._labelling_inputs()
-        launched = {}
-        lines = []
-        if cells['structures']:
-            labelling.structures = dict(cells['structures'])
-            labelling.failure_budget = orm.Float(1.0)
-            labelling.clean_workdir = self.inputs.clean_workdir
-            labelling.metadata = {'call_link_label': 'label_validation'}
-            launched['validation_dft'] = self.submit(LabellingWorkChain, **labelling)
-            lines.append(f'LabellingWorkChain<{launched["validation_dft"].pk}> for {len(labelling.structures)} cells')
-        # issue 16: pw.x relaxes the molecule once; the potential's relaxation is compared in analyse_validation.
-        if self.ctx.validation_molecule is not None and 'dft' in labelling:
-            from aiida.plugins import WorkflowFactory
-
-            from aiida_mlip_autopipe.validation.inputs import molecule_relax_inputs
-
-            relax = molecule_relax_inputs(
-                labelling['dft'], self.ctx.validation_molecule, cfg.validation.relax_fmax, cfg.dft.conv_thr_per_atom
-            )
-            launched['validation_relax'] = self.submit(WorkflowFactory('quantumespresso.pw.base'), **relax)
-            lines.append(f'PwBaseWorkChain<{launched["validation_relax"].pk}> relaxes the molecule')
-        elif self.ctx.validation_molecule is not None:
-            lines.append('no DFT relaxation of the molecule (benchmark oracle)')
-        inputs = self._inputs_with_structure(config=self.inputs.config, seed=orm.Int(cfg.seed + 99))
-        starts = build_md_structures(**inputs, metadata={'call_link_label': 'md_start_validation'})['structures']
-        exposed = self.exposed_inputs(LammpsBaseWorkChain, namespace='exploration')
-        md_inputs = children.validation_md_inputs(cfg, starts, self.ctx.potential, exposed['lammps']['code'])
-        launched['validation_md'] = self.submit(LammpsBaseWorkChain, **base_inputs(exposed, 'lammps', md_inputs))
-        lines.append(
-            f'stability LammpsBaseWorkChain<{launched["validation_md"].pk}> at '
-            f'{md_inputs["settings"]["temperature"]:.0f} K'
-        )
-        self.report('validation: ' + ', '.join(lines))
-        return ToContext(**launched)
-
-    def inspect_validation(self):
-        """Compare the potential with DFT on the validation cells (and the relaxed molecule)."""
-        from aiida_mlip_autopipe.validation.systems import validation_lines
-
-        cfg = self.cfg
-        inputs = {'potential': self.ctx.potential, 'cells': self.ctx.validation_cells}
-        dft = self.ctx.get('validation_dft')
-        if dft is not None and dft.is_finished_ok:
-            inputs['dft_labels'] = dft.outputs.training_set
-        elif dft is not None:
-            self.report(f'validation: LabellingWorkChain<{dft.pk}> failed [{dft.exit_status}]; comparing without DFT')
-        if self.ctx.get('validation_molecule') is not None:
-            inputs['molecule'] = self.ctx.validation_molecule
-            inputs['settings'] = orm.Dict(
-                {
-                    'bond_tolerance': cfg.validation.bond_tolerance,
-                    'angle_tolerance': cfg.validation.angle_tolerance,
-                    'relax_fmax': cfg.validation.relax_fmax,
-                }
-            )
-            relax = self.ctx.get('validation_relax')
-            if relax is not None and relax.is_finished_ok:
-                inputs['molecule_dft'] = relax.outputs.output_structure
-            elif relax is not None:
-                self.report(f'validation: PwBaseWorkChain<{relax.pk}> failed [{relax.exit_status}]; no DFT geometry')
-        md = self.ctx.validation_md
-        if 'summary' in md.outputs:
-            inputs['md_summary'] = md.outputs.summary
-        inputs['md_status'] = orm.Dict({'exit_status': md.exit_status, 'exit_message': md.exit_message})
-        result = analyse_validation(**inputs, metadata={'call_link_label': 'analyse_validation'})
-        self.out('validation', result['validation'])
-        self.out('validation_curves', result['curves'])
-        data = result['validation'].get_dict()
-        bulk_line = records.validation_line(data)
-        if bulk_line.strip() != 'validation:':
-            self.report(bulk_line)
-        for line in validation_lines(data):
-            self.report(f'validation: {line}')
 
     def results(self):
         """Attach the final potential, training set, history and the reason the run stopped."""
