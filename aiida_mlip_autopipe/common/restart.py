@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from aiida import orm
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport
+from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
 from aiida_mlip_autopipe.common.cleanup import clean_workdir
@@ -37,7 +37,7 @@ def protocol_inputs(
 
 
 class StageRestartMixin:
-    """The catch-all handler, the clean-up that reports, and a report helper for the stage base work chains."""
+    """The catch-all handler (``handle_unrecoverable``), the clean-up that reports, and a report helper."""
 
     @staticmethod
     def define_unrecoverable(spec: Any, what: str) -> None:
@@ -58,6 +58,17 @@ class StageRestartMixin:
             True,
             self.exit_codes.ERROR_UNRECOVERABLE_FAILURE.format(pk=node.pk, status=node.exit_status, message=message),
         )
+
+    @process_handler(priority=0)
+    def handle_unrecoverable(self, node: orm.CalcJobNode) -> ProcessHandlerReport | None:
+        """Any other failure: ``ERROR_UNRECOVERABLE_FAILURE`` with the calculation's own message.
+
+        Priority 0, so every handler of the work chain itself runs first; the same last word for
+        every stage base work chain, so it is defined once here.
+        """
+        if not node.is_failed:
+            return None
+        return self.unrecoverable(node)
 
     def on_terminated(self) -> None:
         """Clean the remote folders when ``clean_workdir`` is set, reporting each folder that could not be."""

@@ -129,10 +129,3 @@ class LammpsBaseWorkChain(ProtocolMixin, StageRestartMixin, BaseRestartWorkChain
             f'reached its wall-time limit at step {summary.get("last_step")} of {summary.get("steps_requested")}: '
             'partial trajectory accepted (summary.walltime_reached, completed False)',
         )
-
-    @process_handler(priority=0)
-    def handle_unrecoverable(self, node: orm.CalcJobNode) -> ProcessHandlerReport | None:
-        """Any other failure: ``ERROR_UNRECOVERABLE_FAILURE`` with the calculation's own message."""
-        if not node.is_failed:
-            return None
-        return self.unrecoverable(node)

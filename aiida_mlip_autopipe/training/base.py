@@ -215,10 +215,3 @@ class PacemakerBaseWorkChain(ProtocolMixin, StageRestartMixin, BaseRestartWorkCh
         self.ctx.interrupted_restarts += 1
         self._restart_from_interim(node, 'was stopped from outside')
         return ProcessHandlerReport(True)
-
-    @process_handler(priority=0)
-    def handle_unrecoverable(self, node: orm.CalcJobNode) -> ProcessHandlerReport | None:
-        """Any other failure: ``ERROR_UNRECOVERABLE_FAILURE`` with the calculation's own message."""
-        if not node.is_failed:
-            return None
-        return self.unrecoverable(node)
