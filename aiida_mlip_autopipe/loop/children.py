@@ -291,7 +291,7 @@ def final_basis_size(cfg: Any, training_set: orm.Data) -> int:
     training atoms of an element leaves ``pace_activeset`` without a basis, so the data caps the
     floor. Never below the per-generation basis, which the loop has already fitted.
     """
-    from aiida_mlip_autopipe.training.input import ACTIVE_SET_MARGIN
+    from aiida_mlip_autopipe.training.input import active_set_capacity
 
     final = cfg.loop.final_fit
     if final.functions_per_element != 'auto':
@@ -302,7 +302,7 @@ def final_basis_size(cfg: Any, training_set: orm.Data) -> int:
             counts[symbol] = counts.get(symbol, 0) + 1
     rarest = min(counts.values()) if counts else 0
     sized = 8 * max(1, rarest // 64)
-    held = 8 * int(ACTIVE_SET_MARGIN * (1.0 - cfg.training.test_fraction) * rarest // 8)
+    held = 8 * int(active_set_capacity(rarest, 1.0 - cfg.training.test_fraction) // 8)
     wanted = min(final.max_functions_per_element, max(final.min_functions_per_element, sized), held)
     return int(max(cfg.training.functions_per_element, wanted))
 

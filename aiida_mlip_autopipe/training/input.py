@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .potential_file import PotentialSummary
     from .statistics import DatasetStatistics
 
-__all__ = ('GeneratedInput', 'deep_merge', 'embedding_parameters', 'generate_input')
+__all__ = ('GeneratedInput', 'active_set_capacity', 'deep_merge', 'embedding_parameters', 'generate_input')
 
 #: Pacemaker's template basis shape (nradmax, lmax per body order) for blocks of 1, 2, 3 and more species.
 DEFAULT_FUNCTIONS = {
@@ -54,6 +54,15 @@ FS_EXPONENTS = (1.0, 0.5, 2.0, 0.75, 0.25, 1.5, 0.125, 3.0)
 ACTIVE_SET_MARGIN = 0.8
 #: Radial-basis scale parameter of pacemaker's template.
 RADIAL_PARAMETER = 5.25
+
+
+def active_set_capacity(atoms: int, train_fraction: float) -> float:
+    """Most basis functions per element that ``pace_activeset`` can fill from ``atoms`` of that element.
+
+    The training share of the atoms, less the margin of atoms it drops as outliers: the one rule
+    behind the note of :func:`generate_input` and the cap of the final refit's basis.
+    """
+    return ACTIVE_SET_MARGIN * train_fraction * atoms
 
 
 @dataclass
@@ -228,7 +237,7 @@ def generate_input(
     }
     train_fraction = 1.0 if test_filename is not None else 1.0 - data.get('test_size', 0.0)
     for element, count in statistics.atoms_per_element.items():
-        if mode != 'upfit' and config.functions_per_element > ACTIVE_SET_MARGIN * train_fraction * count:
+        if mode != 'upfit' and config.functions_per_element > active_set_capacity(count, train_fraction):
             notes.append(
                 f'{element}: {config.functions_per_element} functions but only ~{int(train_fraction * count)} '
                 'atoms to fit; pace_activeset needs at least as many atoms as functions per element'
