@@ -204,7 +204,8 @@ def write_provenance_png(node, path: str | Path, timeout: float = 60.0) -> Path:
     if dot is None:
         raise FileNotFoundError("graphviz's `dot` is not installed (apt-get install graphviz)")
     source = provenance_dot(node)
-    for attempt in (source, _pinned(source)):
+    pinned = _pinned(source)
+    for attempt in (source, pinned) if pinned != source else (source,):
         result = subprocess.run(
             [dot, '-Tpng', '-Gdpi=96', '-o', str(path)],
             input=attempt,
