@@ -224,6 +224,7 @@ def calibration_settings(cfg: Any, gamma_lower: float) -> dict[str, Any]:
         'bounds': list(cfg.uncertainty.bounds),
         'error_target': cfg.uncertainty.error_target,
         'adjust': cfg.uncertainty.calibrate,
+        'min_spearman': cfg.uncertainty.min_spearman,
     }
 
 
@@ -234,6 +235,7 @@ def record_calibration(record: dict[str, Any], data: Mapping[str, Any], uuid: st
         'spearman': data.get('spearman'),
         'measured_threshold': data.get('measured_threshold'),
         'gamma_lower_after': data.get('gamma_lower_after'),
+        'trusted': data.get('trusted', True),
         'uuid': uuid,
     }
 
@@ -249,6 +251,12 @@ def calibration_line(generation: int, data: Mapping[str, Any], gamma_lower: floa
         + f'; error {data["error_target"]} eV/Å reached from gamma '
         + (f'{data["measured_threshold"]:.2f}' if data.get('measured_threshold') is not None else 'never')
         + (f'; gamma_lower {gamma_lower:.2f} -> {data["gamma_lower_after"]:.2f}' if data['adjusted'] else '')
+        + (
+            f'; gamma_lower kept at {gamma_lower:.2f}: gamma does not rank the errors '
+            f'(Spearman below {data["min_spearman"]:.2f})'
+            if not data.get('trusted', True) and data.get('measured_threshold') is not None
+            else ''
+        )
     )
 
 

@@ -95,18 +95,25 @@ def calibrate(relation: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
     """The calibration record: ``relation`` plus the measured threshold and the one the next generation uses.
 
     ``settings``: ``gamma_lower`` (current threshold), ``bounds`` [low, high], ``error_target``
-    (eV/Å), ``adjust`` (bool). With ``adjust`` the threshold moves to the measured one, kept
-    within the bounds; otherwise it stays.
+    (eV/Å), ``adjust`` (bool), ``min_spearman`` (optional). With ``adjust`` the threshold moves to
+    the measured one, kept within the bounds; otherwise it stays. It also stays when gamma does not
+    rank the errors (Spearman below ``min_spearman``, or not measurable): a threshold read off bins
+    that gamma does not order is noise, and the next generation's "stable" verdict would rest on it
+    (the Si demo once stopped on a threshold measured at Spearman -0.15 from 53 atoms).
     """
     measured = threshold_from_relation(relation, float(settings['error_target']))
     current = float(settings['gamma_lower'])
     low, high = (float(x) for x in settings['bounds'])
+    rho, floor = relation.get('spearman'), settings.get('min_spearman')
+    trusted = floor is None or (rho is not None and rho >= float(floor))
     adjusted = current
-    if settings.get('adjust') and measured is not None:
+    if settings.get('adjust') and measured is not None and trusted:
         adjusted = float(min(max(measured, low), high))
     return {
         **relation,
         'error_target': float(settings['error_target']),
+        'min_spearman': None if floor is None else float(floor),
+        'trusted': trusted,
         'gamma_lower_before': current,
         'measured_threshold': measured,
         'gamma_lower_after': adjusted,

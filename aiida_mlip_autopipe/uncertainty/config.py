@@ -24,6 +24,13 @@ class UncertaintyConfig(Section):
         description='Per-atom force error (eV/Å) that gamma should flag; calibration finds the gamma where '
         'the mean error crosses it.',
     )
+    min_spearman: float = Field(
+        default=0.3,
+        ge=-1,
+        le=1,
+        description='Rank correlation of gamma with the force error below which a calibration moves nothing: '
+        'gamma_lower keeps its value, since a threshold read off errors that gamma does not order is noise.',
+    )
     reuse_pool: bool = Field(
         default=True,
         description='From generation 1 on, also offer the unlabelled candidates of earlier pools on which the '

@@ -38,6 +38,7 @@ def test_calibration_settings_come_from_the_uncertainty_section():
         'bounds': [1.2, 4.0],
         'error_target': 0.3,
         'adjust': True,
+        'min_spearman': 0.3,
     }
 
 
@@ -47,3 +48,6 @@ def test_calibration_line_says_whether_the_threshold_moved():
     assert moved.endswith('reached from gamma 3.10; gamma_lower 2.00 -> 3.10')
     kept = calibration_line(1, {**data, 'spearman': None, 'measured_threshold': None, 'adjusted': False}, 2.0)
     assert 'Spearman(gamma, |dF|) = n/a' in kept and kept.endswith('reached from gamma never')
+    untrusted = {**data, 'spearman': -0.15, 'adjusted': False, 'trusted': False, 'min_spearman': 0.3}
+    refused = calibration_line(2, {**untrusted, 'gamma_lower_after': 0.52}, 0.52)
+    assert refused.endswith('gamma_lower kept at 0.52: gamma does not rank the errors (Spearman below 0.30)')

@@ -114,6 +114,21 @@ def test_the_calibrated_threshold_stays_in_its_bounds():
     assert np.isfinite(record['error_target'])
 
 
+def test_a_calibration_whose_gamma_does_not_rank_the_errors_moves_nothing():
+    """The Si demo's generation 2 (53 atoms, Spearman -0.15) measured 1.22 and the next MD was 'stable' below it."""
+    from aiida_mlip_autopipe.uncertainty.calibration import calibrate
+
+    bins = [{'gamma_low': 0.3, 'mean_error': 0.1}, {'gamma_low': 1.22, 'mean_error': 0.4}]
+    settings = {'gamma_lower': 0.52, 'bounds': [0.5, 5.0], 'error_target': 0.3, 'adjust': True, 'min_spearman': 0.3}
+    refused = calibrate({'bins': bins, 'spearman': -0.15}, settings)
+    assert refused['measured_threshold'] == 1.22 and not refused['trusted']
+    assert refused['gamma_lower_after'] == 0.52 and not refused['adjusted']
+    unmeasured = calibrate({'bins': bins, 'spearman': None}, settings)
+    assert not unmeasured['trusted'] and unmeasured['gamma_lower_after'] == 0.52
+    accepted = calibrate({'bins': bins, 'spearman': 0.59}, settings)
+    assert accepted['trusted'] and accepted['gamma_lower_after'] == 1.22 and accepted['adjusted']
+
+
 def test_evaluation_of_two_potentials_on_the_same_frames(python_code, potential):
     from aiida_mlip_autopipe.uncertainty.job import EvaluationCalculation
 
