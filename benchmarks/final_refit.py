@@ -109,8 +109,11 @@ def validation_numbers(validation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refit(inputs: dict[str, Any], functions: int, kappa: float, seed: int) -> dict[str, Any]:
-    """One from-scratch fit with the run's settings but ``functions``, ``kappa`` and ``seed``; measured."""
+def refit(inputs: dict[str, Any], functions: int, kappa: float, seed: int, training_set: Any = None) -> dict[str, Any]:
+    """One from-scratch fit with the run's settings but ``functions``, ``kappa`` and ``seed``; measured.
+
+    ``training_set``: other labels than the run's (a baseline's), fitted and measured the same way.
+    """
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -132,7 +135,7 @@ def refit(inputs: dict[str, Any], functions: int, kappa: float, seed: int) -> di
     _, node = run_get_node(
         PacemakerCalculation,
         code=job.inputs.code,
-        training_set=job.inputs.training_set,
+        training_set=job.inputs.training_set if training_set is None else training_set,
         settings=orm.Dict(settings),
         metadata={'options': {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}},
     )
