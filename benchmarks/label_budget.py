@@ -565,9 +565,12 @@ def summarise(record: dict) -> dict:
 def _fmt(cell: dict | None) -> str:
     if not cell:
         return '–'
+    seeds = (
+        '' if cell['n'] >= len(PREREGISTERED['loop_seeds']) else f' [{cell["n"]} seed{"s" if cell["n"] > 1 else ""}]'
+    )
     if cell['n'] == 1:
-        return f'{cell["median"]:.1f}'
-    return f'{cell["median"]:.1f} ({cell["min"]:.1f}–{cell["max"]:.1f})'
+        return f'{cell["median"]:.1f}{seeds}'
+    return f'{cell["median"]:.1f} ({cell["min"]:.1f}–{cell["max"]:.1f}){seeds}'
 
 
 def _reach(value: Any) -> str:
@@ -590,7 +593,8 @@ def markdown(record: dict) -> str:
     targets = PREREGISTERED['targets'][record['system']]
     ran = record['ran']
     lines = [
-        f'**{record["title"]}** — loop seeds {ran["loop_seeds"]}, fit seeds {ran["fit_seeds"]} per point, '
+        f'**{record["title"]}** — loop seeds {ran["loop_seeds"]}, fit seeds done per point '
+        f'{sorted({p["fit_seed"] for p in record["points"]})} (pre-registered {PREREGISTERED["fit_seeds"]}), '
         f'{PREREGISTERED["fit"]["functions_per_element"]} functions per element, budgets {ran["budgets"]} '
         f'(pre-registered {PREREGISTERED["budgets"]}); held-out set {record.get("test_set")}. '
         f'Median over loop seeds (range); force RMSE meV/Å / energy RMSE meV/atom.',
@@ -665,7 +669,10 @@ def merge(records: list[dict]) -> dict:
     for other in records[1:]:
         if (other['system'], other['test_set_pk']) != (record['system'], record['test_set_pk']):
             raise SystemExit('records of different systems or test sets cannot be joined')
-        record['points'] += other['points']
+        seen = {(q['strategy'], q['budget'], q['loop_seed'], q['fit_seed']) for q in record['points']}
+        record['points'] += [
+            q for q in other['points'] if (q['strategy'], q['budget'], q['loop_seed'], q['fit_seed']) not in seen
+        ]
         record['loops'].update(other['loops'])
         for name in ('budgets', 'loop_seeds', 'fit_seeds'):
             record['ran'][name] = sorted(set(record['ran'][name]) | set(other['ran'][name]))
