@@ -119,6 +119,37 @@ def _md_frames(atoms, temperature: float, rng: np.random.Generator, n_frames: in
     return frames
 
 
+def strained(cell, scale: float, max_shear: float, rng: np.random.Generator) -> None:
+    """Scale ``cell`` linearly by ``scale`` and shear it by up to ``max_shear`` (random, symmetric)."""
+    eps = np.eye(3) * scale
+    shear = rng.uniform(-max_shear, max_shear, 3)
+    eps[1, 2] = eps[2, 1] = shear[0]
+    eps[0, 2] = eps[2, 0] = shear[1]
+    eps[0, 1] = eps[1, 0] = shear[2]
+    cell.set_cell(cell.cell.array @ eps, scale_atoms=True)
+
+
+def defective(cell, kind: str, elements: list[str], a0: float, rng: np.random.Generator) -> None:
+    """One defect in the fcc ``cell``: vacancy, nearest-neighbour divacancy, octahedral interstitial, antisite."""
+    from ase import Atom
+
+    if kind == 'vacancy':
+        del cell[int(rng.integers(len(cell)))]
+    elif kind == 'divacancy':
+        first = int(rng.integers(len(cell)))
+        distances = cell.get_distances(first, range(len(cell)), mic=True)
+        second = int(np.argsort(distances)[1])  # nearest neighbour
+        del cell[[first, second]]
+    elif kind == 'interstitial':
+        cell.append(Atom(elements[0], position=(a0 / 2, 0.0, 0.0)))  # octahedral site
+    else:
+        symbols = cell.get_chemical_symbols()
+        i = symbols.index(elements[0])
+        j = symbols.index(elements[1])
+        symbols[i], symbols[j] = symbols[j], symbols[i]
+        cell.set_chemical_symbols(symbols)
+
+
 def build_test_set(elements: list[str], seed: int = TEST_SEED) -> list:
     """The held-out frames, labelled by EMT, each with ``info['category']`` (md, strain, defect)."""
     from ase.build import bulk
@@ -142,34 +173,13 @@ def build_test_set(elements: list[str], seed: int = TEST_SEED) -> list:
     # Strained cells (linear strain and random shear), thermalised at 300 K.
     for strain in (-0.04, -0.02, 0.02, 0.04, 0.0, 0.0):
         cell = _decorate(unit.repeat(2), elements, rng)
-        eps = np.eye(3) * (1 + strain)
-        shear = rng.uniform(-0.02, 0.02, 3) if strain == 0.0 else rng.uniform(-0.01, 0.01, 3)
-        eps[1, 2] = eps[2, 1] = shear[0]
-        eps[0, 2] = eps[2, 0] = shear[1]
-        eps[0, 1] = eps[1, 0] = shear[2]
-        cell.set_cell(cell.cell.array @ eps, scale_atoms=True)
+        strained(cell, 1 + strain, 0.02 if strain == 0.0 else 0.01, rng)
         add(_md_frames(cell, 300, rng, 4), 'strain', f'strain {strain:+.2f}')
     # Defective cells: vacancy, divacancy, interstitial (octahedral site) or antisite pair, at 300 and 600 K.
     for kind in ('vacancy', 'divacancy', 'interstitial' if len(elements) == 1 else 'antisite'):
         for temperature in (300, 600):
             cell = _decorate(unit.repeat(2), elements, rng)
-            if kind == 'vacancy':
-                del cell[int(rng.integers(len(cell)))]
-            elif kind == 'divacancy':
-                first = int(rng.integers(len(cell)))
-                distances = cell.get_distances(first, range(len(cell)), mic=True)
-                second = int(np.argsort(distances)[1])  # nearest neighbour
-                del cell[[first, second]]
-            elif kind == 'interstitial':
-                from ase import Atom
-
-                cell.append(Atom(elements[0], position=(a0 / 2, 0.0, 0.0)))  # octahedral site
-            else:
-                symbols = cell.get_chemical_symbols()
-                i = symbols.index(elements[0])
-                j = symbols.index(elements[1])
-                symbols[i], symbols[j] = symbols[j], symbols[i]
-                cell.set_chemical_symbols(symbols)
+            defective(cell, kind, elements, a0, rng)
             add(_md_frames(cell, temperature, rng, 4), 'defect', f'{kind} {temperature} K')
     return frames
 

@@ -47,7 +47,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data_efficiency import _decorate, _emt_lattice_constant, _md_frames, evaluate, labels_to_reach
+from data_efficiency import _decorate, _emt_lattice_constant, _md_frames, defective, evaluate, labels_to_reach, strained
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'benchmarks' / 'configs'
@@ -103,7 +103,6 @@ def _slab(miller: str, a0: float, elements: list[str], rng: np.random.Generator)
 
 def build_test_set(elements: list[str], seed: int) -> list:
     """Held-out frames labelled by EMT, each with ``info['category']``: md, strain, defect, surface."""
-    from ase import Atom
     from ase.build import bulk
 
     rng = np.random.default_rng(seed)
@@ -123,29 +122,12 @@ def build_test_set(elements: list[str], seed: int) -> list:
             add(_md_frames(cell, temperature, rng, 6), 'md', f'{len(cell)} atoms {temperature} K')
     for volume in (-0.08, -0.04, 0.04, 0.08, 0.0, 0.0):
         cell = _decorate(unit.repeat(2), elements, rng)
-        eps = np.eye(3) * (1 + volume) ** (1 / 3)
-        shear = rng.uniform(-0.03, 0.03, 3) if volume == 0.0 else rng.uniform(-0.01, 0.01, 3)
-        eps[1, 2] = eps[2, 1] = shear[0]
-        eps[0, 2] = eps[2, 0] = shear[1]
-        eps[0, 1] = eps[1, 0] = shear[2]
-        cell.set_cell(cell.cell.array @ eps, scale_atoms=True)
+        strained(cell, (1 + volume) ** (1 / 3), 0.03 if volume == 0.0 else 0.01, rng)
         add(_md_frames(cell, 300, rng, 4), 'strain', f'volume {volume:+.2f}')
     for kind in ('vacancy', 'divacancy', 'interstitial' if len(elements) == 1 else 'antisite'):
         for temperature in (300, 600):
             cell = _decorate(unit.repeat(2), elements, rng)
-            if kind == 'vacancy':
-                del cell[int(rng.integers(len(cell)))]
-            elif kind == 'divacancy':
-                first = int(rng.integers(len(cell)))
-                second = int(np.argsort(cell.get_distances(first, range(len(cell)), mic=True))[1])
-                del cell[[first, second]]
-            elif kind == 'interstitial':
-                cell.append(Atom(elements[0], position=(a0 / 2, 0.0, 0.0)))  # octahedral site
-            else:
-                symbols = cell.get_chemical_symbols()
-                i, j = symbols.index(elements[0]), symbols.index(elements[1])
-                symbols[i], symbols[j] = symbols[j], symbols[i]
-                cell.set_chemical_symbols(symbols)
+            defective(cell, kind, elements, a0, rng)
             add(_md_frames(cell, temperature, rng, 4), 'defect', f'{kind} {temperature} K')
     for miller in ('111', '100'):
         for temperature in (300, 600):
